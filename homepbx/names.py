@@ -113,3 +113,14 @@ def conf_safe(value: object) -> str:
     if any(c in text for c in "\r\n") or _has_control(text):
         raise ValueError(f"refusing to render a value with a line break or control character: {text!r}")
     return text
+
+
+_HOST = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def hostname(value: str, field: str) -> str:
+    """A DNS name or IPv4 address (SIP domain, public address)."""
+    value = value.strip()
+    if not _HOST.fullmatch(value):
+        raise InvalidInput(f"The {field} must be a host name or an IPv4 address, got {value!r}.", field=field)
+    return value

@@ -1,0 +1,79 @@
+"""The `homepbx` command: `homepbx <noun> <verb>`.
+
+Sub-command modules are imported only when used, so `homepbx --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# name -> (module, attribute, one-line help shown by `homepbx --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("homepbx.cli.site", "init", "Create the settings file and the database."),
+    "db": ("homepbx.cli.site", "db", "Database schema: upgrade, status."),
+    "agent": ("homepbx.cli.agents", "agent", "Home agents and supervisors: add, list, import, ..."),
+    "team": ("homepbx.cli.teams", "team", "Teams of agents."),
+    "queue": ("homepbx.cli.queues", "queue", "Call queues and their members."),
+    "supervisor": ("homepbx.cli.supervisors", "supervisor", "Supervisors' scopes (which teams they may listen to)."),
+    "render": ("homepbx.cli.site", "render", "Render the Asterisk configuration into a folder."),
+    "apply": ("homepbx.cli.site", "apply", "Write the Asterisk configuration and reload Asterisk."),
+    "lab": ("homepbx.cli.lab", "lab", "A local Asterisk 22 lab PBX with softphones (needs root)."),
+    "quickstart": ("homepbx.cli.lab", "quickstart", "Start the lab, provision a demo site and print softphone settings."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            return None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="HOMEPBX_CONFIG",
+              help="Settings file (default /etc/homepbx/homepbx.toml).")
+@click.version_option(package_name="homepbx")
+@click.pass_context
+def homepbx(ctx: click.Context, config_path: str | None) -> None:
+    """homepbx: provision and run a call centre of home agents on Asterisk 22."""
+    from .common import AppContext
+
+    ctx.obj = AppContext(config_path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: expected errors become one plain sentence and an exit code, no traceback."""
+    from ..errors import HomepbxError
+
+    try:
+        homepbx.main(args=argv, prog_name="homepbx", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HomepbxError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(0)

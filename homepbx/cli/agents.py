@@ -1,0 +1,206 @@
+"""`homepbx agent ...`: provision home agents and supervisors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import provisioning
+from ..models import Agent
+from ..provisioning import AgentSpec, SoftphoneSettings
+from .common import AppContext, emit, emit_one, hint_apply, json_option, pass_app
+
+
+def agent_row(agent: Agent) -> dict[str, object]:
+    return {
+        "extension": agent.extension,
+        "display_name": agent.display_name,
+        "role": agent.role.value,
+        "team": agent.team.name if agent.team else None,
+        "enabled": agent.enabled,
+        "email": agent.email,
+        "employment": agent.employment.value,
+        "billing_rate": str(agent.billing_rate),
+        "billing_unit": agent.billing_unit.value,
+        "spy_modes": agent.spy_modes,
+    }
+
+
+def show_credentials(creds: SoftphoneSettings, as_json: bool) -> None:
+    """Print what a home agent types into their softphone; the password is never shown again."""
+    row = {
+        "display_name": creds.display_name,
+        "server": creds.server,
+        "port": creds.port,
+        "transport": f"{creds.transport} (or tls on port {creds.tls_port})",
+        "username": creds.username,
+        "password": creds.password,
+        "realm": creds.realm,
+        "sip_uri": f"sip:{creds.username}@{creds.server}",
+    }
+    emit_one(row, as_json)
+    if not as_json:
+        click.echo("This password is shown once and is not stored: hand it to the agent now.", err=True)
+
+
+@click.group()
+def agent() -> None:
+    """Home agents and supervisors (one SIP account each)."""
+
+
+@agent.command("add")
+@click.argument("extension")
+@click.option("--name", "display_name", required=True, help="Display name, as shown in caller ID.")
+@click.option("--email", default="", help="E-mail address.")
+@click.option("--team", default=None, help="Team name.")
+@click.option("--role", type=click.Choice(["agent", "supervisor"]), default="agent", show_default=True)
+@click.option("--employment", type=click.Choice(["employee", "independent", "umbrella"]), default="employee",
+              show_default=True, help="Employee, independent (auto-entrepreneur) or umbrella-company contractor.")
+@click.option("--rate", "billing_rate", default="0", show_default=True, help="Billing rate (per minute or per call).")
+@click.option("--unit", "billing_unit", type=click.Choice(["minute", "call"]), default="minute", show_default=True)
+@click.option("--modes", "spy_modes", default=None,
+              help="Supervisors: spy modes allowed, e.g. listen,whisper (default: listen,whisper,barge).")
+@json_option
+@pass_app
+def add(app: AppContext, extension: str, display_name: str, email: str, team: str | None, role: str,
+        employment: str, billing_rate: str, billing_unit: str, spy_modes: str | None, as_json: bool) -> None:
+    """Add an agent (or supervisor) and print their softphone settings, password included, once."""
+    spec = AgentSpec(extension, display_name, email, team, role, employment, billing_rate, billing_unit, spy_modes)  # type: ignore[arg-type]
+    with app.session() as session:
+        (creds,) = provisioning.add_agents(session, app.settings, [spec])
+    show_credentials(creds, as_json)
+    if not as_json:
+        hint_apply()
+
+
+@agent.command("list")
+@click.option("--team", default=None, help="Only this team.")
+@click.option("--role", type=click.Choice(["agent", "supervisor"]), default=None)
+@json_option
+@pass_app
+def list_(app: AppContext, team: str | None, role: str | None, as_json: bool) -> None:
+    """List agents and supervisors."""
+    with app.session() as session:
+        rows = [agent_row(a) for a in provisioning.list_agents(session, team, role)]
+    emit(rows, ["extension", "display_name", "role", "team", "enabled", "employment"], as_json)
+
+
+@agent.command("show")
+@click.argument("extension")
+@json_option
+@pass_app
+def show(app: AppContext, extension: str, as_json: bool) -> None:
+    """Show one agent, with queue memberships."""
+    with app.session() as session:
+        a = provisioning.get_agent(session, extension)
+        row = agent_row(a)
+        row["queues"] = ", ".join(f"{m.queue.name}(penalty {m.penalty})" for m in sorted(a.memberships, key=lambda m: m.queue.name))
+        if a.is_supervisor:
+            row["scope"] = ", ".join(sorted(s.team.name for s in a.scopes))
+    emit_one(row, as_json)
+
+
+def _toggle(app: AppContext, extension: str, enabled: bool) -> None:
+    with app.session() as session:
+        a = provisioning.set_enabled(session, extension, enabled)
+        click.echo(f"Agent {a.extension} {'enabled' if enabled else 'disabled'}.")
+    hint_apply()
+
+
+@agent.command("disable")
+@click.argument("extension")
+@pass_app
+def disable(app: AppContext, extension: str) -> None:
+    """Disable an agent: after `apply` their softphone can no longer register."""
+    _toggle(app, extension, False)
+
+
+@agent.command("enable")
+@click.argument("extension")
+@pass_app
+def enable(app: AppContext, extension: str) -> None:
+    """Enable a disabled agent again."""
+    _toggle(app, extension, True)
+
+
+@agent.command("remove")
+@click.argument("extension")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def remove(app: AppContext, extension: str, yes: bool) -> None:
+    """Remove an agent for good (their call records stay)."""
+    with app.session() as session:
+        a = provisioning.get_agent(session, extension)
+        if not yes:
+            click.confirm(f"Remove agent {a.extension} ({a.display_name})?", abort=True)
+        provisioning.remove_agent(session, extension)
+    click.echo(f"Agent {extension} removed.")
+    hint_apply()
+
+
+@agent.command("passwd")
+@click.argument("extension")
+@json_option
+@pass_app
+def passwd(app: AppContext, extension: str, as_json: bool) -> None:
+    """Give an agent a new SIP password, shown once."""
+    with app.session() as session:
+        creds = provisioning.rotate_password(session, app.settings, extension)
+    show_credentials(creds, as_json)
+    if not as_json:
+        hint_apply()
+
+
+@agent.command("update")
+@click.argument("extension")
+@click.option("--name", "display_name", default=None)
+@click.option("--email", default=None)
+@click.option("--team", default=None, help="Move to this team.")
+@click.option("--no-team", is_flag=True, help="Take out of any team.")
+@click.option("--employment", type=click.Choice(["employee", "independent", "umbrella"]), default=None)
+@click.option("--rate", "billing_rate", default=None)
+@click.option("--unit", "billing_unit", type=click.Choice(["minute", "call"]), default=None)
+@click.option("--modes", "spy_modes", default=None, help="Supervisors: spy modes allowed.")
+@pass_app
+def update(app: AppContext, extension: str, display_name: str | None, email: str | None, team: str | None,
+           no_team: bool, employment: str | None, billing_rate: str | None, billing_unit: str | None,
+           spy_modes: str | None) -> None:
+    """Change an agent's name, e-mail, team, employment or billing."""
+    with app.session() as session:
+        provisioning.update_agent(session, extension, display_name=display_name, email=email, team=team,
+                                  clear_team=no_team, employment=employment, billing_rate=billing_rate,
+                                  billing_unit=billing_unit, spy_modes=spy_modes)
+    click.echo(f"Agent {extension} updated.")
+    hint_apply()
+
+
+@agent.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--credentials", "credentials_out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="New file to write the one-time passwords to (mode 0600).")
+@pass_app
+def import_(app: AppContext, csv_file: Path, credentials_out: Path) -> None:
+    """Add agents in bulk from a CSV file; all or nothing.
+
+    Columns: extension, display_name (required), email, team, role, employment, billing_rate,
+    billing_unit, spy_modes.
+    """
+    from rich.progress import Progress
+
+    from .. import agent_csv
+
+    specs, labels = agent_csv.read_agents(csv_file)
+    tmp = agent_csv.open_private(credentials_out)
+    try:
+        with Progress(transient=True) as progress, app.session() as session:
+            task = progress.add_task("Adding agents", total=len(specs))
+            creds = provisioning.add_agents(
+                session, app.settings, specs, labels, progress=lambda n: progress.update(task, completed=n)
+            )
+            agent_csv.write_credentials(tmp, creds)
+        tmp.rename(credentials_out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    click.echo(f"Added {len(creds)} agents; their passwords are in {credentials_out} (readable only by you).")
+    hint_apply()

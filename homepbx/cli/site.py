@@ -1,0 +1,89 @@
+"""Site-wide commands: init, db, render, apply."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from .. import config, names
+from .. import db as database
+from ..errors import InvalidInput
+from .common import AppContext, pass_app
+
+
+def write_settings_file(path: Path, settings: config.Settings) -> None:
+    """Create a settings file (0600: it holds the AMI secret); never overwrite one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InvalidInput(f"The settings file {path} already exists.") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("# homepbx settings (created by `homepbx init`).\n")
+        handle.write(config.to_toml(settings))
+
+
+@click.command()
+@click.option("--database-url", default=None, help="SQLAlchemy URL (default: a SQLite file).")
+@click.option("--sip-domain", default=None, help="SIP domain / digest realm agents register to.")
+@click.option("--public-address", default=None, help="Address agents' softphones reach Asterisk at.")
+@click.option("--asterisk-config-dir", default=None, help="Where `apply` writes Asterisk's files.")
+@pass_app
+def init(app: AppContext, database_url: str | None, sip_domain: str | None, public_address: str | None,
+         asterisk_config_dir: str | None) -> None:
+    """Create the settings file (with a new AMI secret) if missing, and create or upgrade the database."""
+    path = Path(app.config_path) if app.config_path else config.DEFAULT_PATH
+    if not path.exists():
+        base = config.Settings()
+        asterisk = base.asterisk
+        if sip_domain:
+            asterisk = replace(asterisk, sip_domain=names.hostname(sip_domain, "SIP domain"))
+        if public_address:
+            asterisk = replace(asterisk, public_address=names.hostname(public_address, "public address"))
+        if asterisk_config_dir:
+            asterisk = replace(asterisk, config_dir=asterisk_config_dir)
+        settings = replace(
+            base,
+            database=replace(base.database, url=database_url or base.database.url),
+            asterisk=asterisk,
+            ami=replace(base.ami, secret=secrets.token_urlsafe(24)),
+        )
+        write_settings_file(path, settings)
+        click.echo(f"Wrote settings to {path}.")
+    elif any((database_url, sip_domain, public_address, asterisk_config_dir)):
+        raise InvalidInput(f"The settings file {path} already exists: edit it instead of passing options.")
+    app.config_path = str(path)
+    url = app.settings.database.url
+    database.upgrade(url)
+    click.echo(f"Database ready at {url} (schema {database.current_revision(url)}).")
+    click.echo("Next: `homepbx team add NAME`, `homepbx agent add EXT --name NAME`, then `homepbx apply`.")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@pass_app
+def db_upgrade(app: AppContext) -> None:
+    """Upgrade the schema to the newest version."""
+    url = app.settings.database.url
+    database.upgrade(url)
+    click.echo(f"Schema at {database.current_revision(url)}.")
+
+
+@db_group.command("status")
+@pass_app
+def db_status(app: AppContext) -> None:
+    """Show the schema version."""
+    url = app.settings.database.url
+    current, head = database.current_revision(url), database.head_revision()
+    click.echo(f"Schema {current or 'none'} (newest {head}){'' if current == head else ': run `homepbx db upgrade`'}.")
+
+
+db = db_group
