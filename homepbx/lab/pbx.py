@@ -81,6 +81,11 @@ class LabPBX:
             self.wait_booted(timeout)
         return self.status()
 
+    def restart(self, timeout: float = 60.0) -> LabStatus:
+        """Stop and start Asterisk (well under a second): picks up new transports and modules."""
+        self.down()
+        return self.up(wait=True, timeout=timeout)
+
     def wait_booted(self, timeout: float = 60.0) -> None:
         """Wait until Asterisk answers `core waitfullybooted` on its control socket."""
         deadline = time.monotonic() + timeout

@@ -8,9 +8,11 @@ energy, so silence or noise never reads as a tone.
 from __future__ import annotations
 
 import math
+import struct
 import sys
 import wave
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,19 +23,39 @@ class ToneWindow:
 
     start: float  # seconds from the start of the file
     rms_dbfs: float  # loudness of the whole window
-    shares: dict[int, float]  # frequency -> share of the window's energy (0..1)
-    present: frozenset[int]  # frequencies above the threshold, in a window that is not silent
+    shares: dict[float, float]  # frequency -> share of the window's energy (0..1)
+    present: frozenset[float]  # frequencies above the threshold, in a window that is not silent
 
 
 def read_wav(path: str | Path) -> tuple[int, list[float]]:
-    """Read a 16-bit PCM WAV as (sample rate, mono samples in -1..1); channels are averaged."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2:
-            raise ValueError(f"{path}: only 16-bit PCM WAV files are supported")
-        rate, channels = wav.getframerate(), wav.getnchannels()
-        raw = wav.readframes(wav.getnframes())
+    """Read a 16-bit PCM WAV as (sample rate, mono samples in -1..1); channels are averaged.
+
+    baresip fixes the sizes in the header only when it closes the file, so a recording still
+    being written declares no data: then everything after the data chunk's header is taken.
+    """
+    blob = Path(path).read_bytes()
+    if blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
+        raise ValueError(f"{path}: not a WAV file")
+    rate = channels = width = 0
+    data = b""
+    pos = 12
+    while pos + 8 <= len(blob):
+        kind, size = blob[pos:pos + 4], struct.unpack_from("<I", blob, pos + 4)[0]
+        body = pos + 8
+        if kind == b"fmt ":
+            fmt, channels, rate = struct.unpack_from("<HHI", blob, body)
+            width = struct.unpack_from("<H", blob, body + 14)[0] // 8
+            if fmt not in (1, 0xFFFE):
+                raise ValueError(f"{path}: only PCM WAV files are supported")
+        elif kind == b"data":
+            end = body + size if 0 < size <= len(blob) - body else len(blob)
+            data = blob[body:end]
+            break
+        pos = body + size + (size & 1)
+    if width != 2:
+        raise ValueError(f"{path}: only 16-bit PCM WAV files are supported")
     pcm = array("h")
-    pcm.frombytes(raw[: len(raw) // 2 * 2])
+    pcm.frombytes(data[: len(data) // (2 * channels) * 2 * channels])
     if sys.byteorder == "big":
         pcm.byteswap()  # WAV is little-endian
     if channels == 1:
@@ -61,7 +83,7 @@ def goertzel_share(samples: list[float], rate: int, freq: float) -> float:
 
 def detect_tones(
     path: str | Path,
-    freqs: list[int] | tuple[int, ...],
+    freqs: Sequence[float],
     window: float = 1.0,
     threshold: float = 0.1,
     silence_dbfs: float = -50.0,
@@ -87,7 +109,7 @@ def detect_tones(
     return result
 
 
-def tones_heard(path: str | Path, freqs: list[int] | tuple[int, ...], min_windows: int = 1, **options: float) -> set[int]:
+def tones_heard(path: str | Path, freqs: Sequence[float], min_windows: int = 1, **options: float) -> set[float]:
     """The frequencies present in at least `min_windows` windows of the file."""
     counts = {f: 0 for f in freqs}
     for win in detect_tones(path, freqs, **options):
