@@ -1,0 +1,27 @@
+# homepbx: `make install` sets up everything, `make test` runs every test (lab included).
+PYTHON ?= python3
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+.PHONY: install test unit lab-tests bench clean
+
+$(VENV)/.installed: pyproject.toml
+	./scripts/install-system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed  ## system packages, virtualenv, homepbx and its test tools
+
+test: $(VENV)/.installed  ## the whole suite: unit tests, SQLite + PostgreSQL, and the real Asterisk lab
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed  ## fast tests only (no lab)
+	$(VENV)/bin/pytest -m "not lab" $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python bench/render.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist
