@@ -1,0 +1,48 @@
+"""Render Asterisk's configuration from the database: `render_site(session, settings)`.
+
+A pure function of the provisioning rows and the settings: same input, same bytes. Every
+file starts with HEADER, whose MANAGED_MARKER `homepbx.apply` looks for before overwriting.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from .environment import config_templates, environment
+from .options import Options, options_from
+from .site import SPY_MODES, Site, load_site
+
+MANAGED_MARKER = "Managed by homepbx — do not edit"
+HEADER = f"; {MANAGED_MARKER}: changes are overwritten by `homepbx apply`.\n"
+
+# Supervisor feature codes: prefix + agent extension.
+SPY_CODES: dict[str, str] = {"listen": "*21", "whisper": "*22", "barge": "*23"}
+# ChanSpy options per mode for the dialplan codes: q quiet, E exit when the agent hangs up,
+# w whisper to the spied (agent) channel, B barge to both parties. No `u`: it makes the
+# argument an exact channel name, and here we only know the "PJSIP/<ext>-" prefix. Never
+# d/X (DTMF mode switching would let a listener turn into a barger).
+SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
+
+
+def render_files(site: Site, options: Options) -> dict[str, str]:
+    """Render every managed file from an already-loaded site model."""
+    env = environment()
+    context = {
+        "site": site,
+        "opt": options,
+        "spy_modes": SPY_MODES,
+        "spy_codes": SPY_CODES,
+        "spy_options": SPY_OPTIONS,
+        # Teams with agents get spy contexts; including an empty (so missing) context would warn.
+        "spy_teams": frozenset(t.name for t in site.teams if t.agents),
+    }
+    return {name: HEADER + env.get_template(template).render(context) for name, template in config_templates()}
+
+
+def render_site(session: Session, settings: Settings) -> dict[str, str]:
+    """Map each managed file name (e.g. "pjsip.conf") to its text, in file-name order."""
+    return render_files(load_site(session), options_from(settings))
+
+
+__all__ = ["HEADER", "MANAGED_MARKER", "SPY_CODES", "SPY_OPTIONS", "render_files", "render_site"]
