@@ -11,14 +11,18 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -172,8 +176,145 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text, default="")
 
 
+
+# --- Call records, agent and queue events, recordings (issue 5) -------------------------------
+# Every time is naive UTC. Natural unique keys make ingestion idempotent: the collector may
+# replay Asterisk's own files over what it already saw live, and nothing is added twice.
+
+
+class CallRecord(Base):
+    """One call, however many channels it had: all CEL events sharing a linkedid."""
+
+    __tablename__ = "call_records"
+    __table_args__ = (Index("ix_call_records_agent_started_at", "agent", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime] = mapped_column(DateTime)
+    caller: Mapped[str] = mapped_column(String(80), default="")
+    caller_name: Mapped[str] = mapped_column(String(80), default="")
+    called: Mapped[str] = mapped_column(String(80), default="")
+    queue: Mapped[str] = mapped_column(String(40), default="")
+    # Extension of the first agent who talked with the caller, and of the last (after transfers).
+    agent: Mapped[str] = mapped_column(String(10), default="")
+    last_agent: Mapped[str] = mapped_column(String(10), default="")
+    # answered | abandoned | timeout | no_agents | no_answer | busy | failed
+    disposition: Mapped[str] = mapped_column(String(16))
+    hangup_side: Mapped[str] = mapped_column(String(8), default="")  # caller | agent | system
+    wait_s: Mapped[float] = mapped_column(Float, default=0.0)
+    ring_s: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_s: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_s: Mapped[float] = mapped_column(Float, default=0.0)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    recording: Mapped[str] = mapped_column(String(255), default="")
+    # False when the call was closed by age, without Asterisk's LINKEDID_END.
+    complete: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    legs: Mapped[list[CallLeg]] = relationship(
+        primaryjoin="CallRecord.linkedid == foreign(CallLeg.linkedid)", viewonly=True
+    )
+
+
+class CallLeg(Base):
+    """One channel of a call: the caller, each agent phone that rang, transfer targets."""
+
+    __tablename__ = "call_legs"
+    __table_args__ = (
+        UniqueConstraint("linkedid", "uniqueid", name="uq_call_legs_linkedid_uniqueid"),
+        Index("ix_call_legs_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(ForeignKey("call_records.linkedid", ondelete="CASCADE"))
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(8))  # caller | agent
+    agent: Mapped[str] = mapped_column(String(10), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ring_s: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_s: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_s: Mapped[float] = mapped_column(Float, default=0.0)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+
+
+class QueueEvent(Base):
+    """A caller's passage through a queue (queue_log's ENTERQUEUE, CONNECT, ABANDON, ...)."""
+
+    __tablename__ = "queue_events"
+    __table_args__ = (
+        UniqueConstraint("callid", "queue", "event", "at", name="uq_queue_events_key"),
+        Index("ix_queue_events_queue_at", "queue", "at"),
+        Index("ix_queue_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(ForeignKey("call_records.linkedid", ondelete="CASCADE"), index=True)
+    callid: Mapped[str] = mapped_column(String(64))  # the caller channel's uniqueid
+    queue: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    agent: Mapped[str] = mapped_column(String(10), default="")
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float | None] = mapped_column(Float)
+
+
+class AgentEvent(Base):
+    """An agent's state change: login, logout, pause (with reason), unpause, wrapup."""
+
+    __tablename__ = "agent_events"
+    __table_args__ = (
+        UniqueConstraint("agent", "queue", "event", "at", name="uq_agent_events_key"),
+        Index("ix_agent_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Whole seconds: queue_log has no finer time, and the key must match whichever source wins.
+    at: Mapped[datetime] = mapped_column(DateTime)
+    agent: Mapped[str] = mapped_column(String(10))
+    queue: Mapped[str] = mapped_column(String(40), default="")
+    event: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    linkedid: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Recording(Base):
+    """A recording file (MixMonitor), linked to its call by linkedid; also used by supervision."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # As Asterisk sees it (Settings.host_path translates it for this host).
+    path: Mapped[str] = mapped_column(String(255), unique=True)
+    linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    agent: Mapped[str] = mapped_column(String(10), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # JSON list of [start, end] ISO-8601 UTC pairs (PCI pauses); end is null while paused.
+    paused: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class RecordSource(Base):
+    """How far the collector has read one of Asterisk's files (backfill restarts from there)."""
+
+    __tablename__ = "record_sources"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inode: Mapped[int] = mapped_column(BigInteger, default=0)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
 __all__ = [
     "Agent",
+    "AgentEvent",
+    "CallLeg",
+    "CallRecord",
+    "QueueEvent",
+    "Recording",
+    "RecordSource",
     "AuditEntry",
     "Base",
     "BillingUnit",
