@@ -134,6 +134,9 @@ class LabPBX:
         result = self.chroot.run(["asterisk", "-rx", command], timeout=timeout, check=False)
         if result.returncode != 0:
             raise OperationalError(f"Asterisk refused the command {command!r}: {result.stderr.strip() or 'no reason given'}.")
+        # asterisk -rx exits 0 even for a command it does not know
+        if result.stdout.lstrip().startswith("No such command"):
+            raise OperationalError(f"Asterisk has no command {command!r}.")
         return result.stdout
 
     def logs(self, lines: int = 50) -> str:

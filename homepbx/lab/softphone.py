@@ -234,6 +234,9 @@ class Softphone:
             "jitter_buffer_type": "fixed",
             "jitter_buffer_delay": "1-10",
             "ringback_disabled": "yes",
+            # No ring/ringback/busy sounds: menu would play them through aufile into our
+            # recording, and stopping that player at answer time hangs baresip 1.1.0.
+            "audio_path": f"{self.inner_dir}/no-sounds",
             "statmode_default": "off",  # else menu writes a status line to the log many times a second
             "module_path": "/usr/lib/baresip/modules",
             "ctrl_tcp_listen": f"{c.address}:{self.ctrl_port}",

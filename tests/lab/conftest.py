@@ -1,0 +1,142 @@
+"""Fixtures for tests against the real lab: Asterisk 22 and baresip softphones in the chroot.
+
+HOMEPBX_TEST_LAB_ROOT (default /var/lib/homepbx/lab) picks the cached chroot, built from
+nothing on first use (about a minute); HOMEPBX_TEST_LAB_ADDRESS (default 127.0.0.1) the
+loopback address the PBX and softphones bind, so two test runs can use 127.0.0.1 and 127.0.0.2.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from homepbx.config import LabSettings, Settings
+from homepbx.lab.pbx import LabPBX
+from homepbx.lab.softphone import PhoneConfig, Softphone
+from homepbx.lab.tones import ToneWindow, detect_tones
+
+LAB_ROOT = os.environ.get("HOMEPBX_TEST_LAB_ROOT", "/var/lib/homepbx/lab")
+LAB_ADDRESS = os.environ.get("HOMEPBX_TEST_LAB_ADDRESS", "127.0.0.1")
+
+# One tone per role, as the design fixes them.
+CALLER_HZ = 440
+AGENT_HZ = 1000
+SUPERVISOR_HZ = 2000
+PARTY_TONES = (CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.lab)
+
+
+def _lab_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    if not Path(LAB_ROOT, "chroot.built").exists() and shutil.which("debootstrap") is None:
+        return "the lab needs debootstrap to build its chroot"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab_settings() -> Settings:
+    """Settings naming the test lab (root and address from the environment)."""
+    return Settings(lab=LabSettings(root=LAB_ROOT, address=LAB_ADDRESS))
+
+
+@pytest.fixture(scope="session")
+def lab(lab_settings: Settings) -> Iterator[LabPBX]:
+    """The lab PBX, running for the whole session; stopped at the end if this session started it."""
+    reason = _lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    pbx = LabPBX(lab_settings)
+    was_running = pbx.status().running
+    started = time.monotonic()
+    try:
+        pbx.up(wait=True, timeout=120)
+        print(f"\nlab up in {time.monotonic() - started:.1f} s ({pbx.root}, {pbx.address})", file=sys.stderr)
+        yield pbx
+    finally:
+        if not was_running:
+            pbx.down()
+
+
+def install_config(pbx: LabPBX, files: dict[str, str], restart: bool = True) -> None:
+    """Write Asterisk config files into the lab's config dir, then restart Asterisk (sub-second)."""
+    config_dir = Path(pbx.lab_settings().asterisk.config_dir)
+    for name, text in files.items():
+        (config_dir / name).write_text(text, encoding="utf-8")
+    if restart:
+        pbx.restart()
+
+
+@pytest.fixture
+def lab_config(lab: LabPBX) -> Callable[..., None]:
+    """install_config bound to the lab: lab_config({"pjsip.conf": "..."})."""
+    return lambda files, restart=True: install_config(lab, files, restart)
+
+
+@pytest.fixture
+def softphone(lab: LabPBX) -> Iterator[Callable[..., Softphone]]:
+    """A factory of started softphones; every one is stopped at teardown, pass or fail.
+
+    softphone("alice", tone_hz=440, password="...", transport="udp", auto_answer=True, ...)
+    """
+    phones: list[Softphone] = []
+
+    def make(name: str, **options: object) -> Softphone:
+        options.setdefault("username", name)
+        options.setdefault("password", f"secret-{name}")
+        options.setdefault("address", lab.address)
+        phone = Softphone(lab.chroot, PhoneConfig(name=name, **options))  # type: ignore[arg-type]
+        phones.append(phone)  # before start(): a half-started phone must be stopped too
+        phone.start()
+        return phone
+
+    try:
+        yield make
+    finally:
+        for phone in phones:
+            try:
+                phone.stop()
+            except Exception as exc:  # noqa: BLE001 - teardown must reach every phone
+                print(f"could not stop softphone {phone.config.name}: {exc}", file=sys.stderr)
+
+
+@dataclass
+class ToneHelper:
+    """Which party tones a softphone heard, skipping the first window (call set-up)."""
+
+    freqs: tuple[int, ...] = PARTY_TONES
+
+    def heard(self, phone: Softphone | Path, min_windows: int = 2, skip: int = 1) -> set[float]:
+        path = phone.recording_path if isinstance(phone, Softphone) else phone
+        windows = self.windows(path)[skip:]
+        counts: dict[float, int] = {}
+        for window in windows:
+            for f in window.present:
+                counts[f] = counts.get(f, 0) + 1
+        return {f for f, n in counts.items() if n >= min_windows}
+
+    def windows(self, phone: Softphone | Path) -> list[ToneWindow]:
+        path = phone.recording_path if isinstance(phone, Softphone) else phone
+        if not Path(path).exists():
+            raise AssertionError(f"{path} was never written: the softphone heard nothing")
+        return detect_tones(path, self.freqs)
+
+
+@pytest.fixture
+def tones() -> ToneHelper:
+    """Tone detection on what softphones heard (see homepbx.lab.tones)."""
+    return ToneHelper()
+
