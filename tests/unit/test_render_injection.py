@@ -1,0 +1,190 @@
+"""No accepted value can change the structure of a rendered file.
+
+The rendered pjsip.conf and extensions.conf are parsed as Asterisk's config parser reads them
+(lines split on "\\n", `;` comments, `[section](template)`, `key = value` / `key => value`,
+`#include` directives) and compared with the structure expected from the rows alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from homepbx import names
+from homepbx.config import AmiSettings, Settings
+from homepbx.errors import InvalidInput
+from homepbx.render import render_files
+from homepbx.render.environment import finalize
+from homepbx.render.options import options_from
+from homepbx.render.site import SPY_MODES, AgentView, QueueView, Site, SupervisorView, TeamView
+
+OPTIONS = options_from(Settings(ami=AmiSettings(secret="property-secret")))
+
+
+@dataclass
+class Section:
+    name: str
+    template: str | None
+    lines: list[tuple[str, str]]
+
+
+def parse(text: str) -> tuple[list[Section], list[str]]:
+    """Sections (with their key/value lines) and directives, as Asterisk would read them."""
+    assert "\r" not in text and ";--" not in text, "no CR, no block comments"
+    sections: list[Section] = []
+    directives: list[str] = []
+    for raw in text.split("\n"):
+        line = raw.split(";", 1)[0].strip()  # values never hold `\;`, checked below
+        if not line:
+            continue
+        if line.startswith("#"):
+            directives.append(line)
+        elif line.startswith("["):
+            close = line.index("]")
+            rest = line[close + 1 :]
+            assert rest == "" or (rest.startswith("(") and rest.endswith(")")), line
+            sections.append(Section(line[1:close], rest[1:-1] if rest else None, []))
+        else:
+            key, sep, value = line.partition("=")
+            assert sep, f"not an option line: {line!r}"
+            sections[-1].lines.append((key.strip(), value.removeprefix(">").strip()))
+    assert "\\;" not in text
+    return sections, directives
+
+
+def md5(ext: str) -> str:
+    return hashlib.md5(ext.encode()).hexdigest()
+
+
+def _accepted(validator):  # type: ignore[no-untyped-def]
+    def check(value: str) -> bool:
+        try:
+            validator(value)
+        except InvalidInput:
+            return False
+        return True
+
+    return check
+
+
+# Biased towards config and dialplan syntax, plus any Unicode.
+_nasty = st.sampled_from(list("=#$%{}'&*:!?@~`^/ \t.-_+") + ["\u2028", "\x85", "\u200e", "\ufeff", "=>", "#include", "${", "$["])
+display_names = (
+    st.lists(st.one_of(_nasty, st.characters(codec="utf-8"), st.sampled_from(string.ascii_letters)), min_size=1, max_size=30)
+    .map("".join)
+    .filter(_accepted(names.display_name))
+    .map(names.display_name)
+)
+slugs = st.from_regex(r"[a-z][a-z0-9_-]{0,39}", fullmatch=True)
+exts = st.from_regex(r"[0-9]{2,10}", fullmatch=True).filter(_accepted(names.extension))
+
+
+@st.composite
+def sites(draw) -> Site:  # type: ignore[no-untyped-def]
+    team_names = draw(st.lists(slugs, min_size=1, max_size=3, unique=True))
+    all_exts = draw(st.lists(exts, min_size=2, max_size=8, unique=True))
+    queue_exts, agent_exts = all_exts[:1], all_exts[1:]
+    agents = []
+    for i, ext in enumerate(sorted(agent_exts)):
+        agents.append(AgentView(
+            extension=ext, display_name=draw(display_names), md5_cred=md5(ext), realm="homepbx",
+            is_supervisor=i == 0, team=draw(st.sampled_from(team_names)),
+        ))
+    teams = tuple(
+        TeamView(t, tuple(a.extension for a in agents if a.team == t and not a.is_supervisor)) for t in sorted(team_names)
+    )
+    modes = tuple(m for m in SPY_MODES if draw(st.booleans()))
+    sup = SupervisorView(agents[0].extension, modes, tuple(sorted(draw(st.sets(st.sampled_from(team_names))))))
+    queue = QueueView(draw(slugs), queue_exts[0], "rrmemory", 15, 300, 10, 20, draw(st.booleans()), ())
+    return Site(agents=tuple(agents), teams=teams, supervisors=(sup,), queues=(queue,))
+
+
+def expected_pjsip(site: Site) -> list[tuple[str, str | None, list[tuple[str, str]]]]:
+    out: list[tuple[str, str | None, list[tuple[str, str]]]] = []
+    for a in site.agents:
+        endpoint = [("context", f"homepbx-sup-{a.extension}")] if a.is_supervisor else []
+        endpoint += [("auth", a.extension), ("aors", a.extension), ("callerid", f'"{a.display_name}" <{a.extension}>')]
+        out.append((a.extension, "homepbx-agent", endpoint))
+        out.append((a.extension, "homepbx-auth", [("username", a.extension), ("realm", a.realm), ("md5_cred", a.md5_cred)]))
+        out.append((a.extension, "homepbx-aor", []))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(sites())
+def test_names_cannot_change_the_structure(site: Site) -> None:
+    files = render_files(site, OPTIONS)
+
+    sections, directives = parse(files["pjsip.conf"])
+    per_agent = [(s.name, s.template, s.lines) for s in sections if s.template not in (None, "!")]
+    assert per_agent == expected_pjsip(site)
+    assert directives == ["#tryinclude pjsip_local.conf"]
+
+    # The dialplan does not depend on display names at all...
+    renamed = Site(
+        agents=tuple(AgentView(a.extension, "X", a.md5_cred, a.realm, a.is_supervisor, a.team) for a in site.agents),
+        teams=site.teams, supervisors=site.supervisors, queues=site.queues,
+    )
+    assert render_files(renamed, OPTIONS)["extensions.conf"] == files["extensions.conf"]
+
+    # ...and every dialplan line is exactly one application with the expected arguments.
+    sections, directives = parse(files["extensions.conf"])
+    names_seen = [s.name for s in sections]
+    assert len(names_seen) == len(set(names_seen))
+    for s in sections[1:]:
+        for key, value in s.lines:
+            assert key in ("exten", "same", "include"), key
+            if key == "include":
+                assert value in names_seen
+                continue
+            if key == "exten":
+                ext, prio, app = value.split(",", 2)
+            else:
+                prio, app = value.split(",", 1)
+            assert prio in ("1", "n"), prio
+            assert app.endswith(")") and app.count("(") == 1 and app.count(")") == 1, app
+            args = app[app.index("(") + 1 : -1]
+            if app.startswith("ChanSpy("):
+                target, opts = args.split(",")
+                assert ext == "*2" + {"qE": "1", "qEw": "2", "qEB": "3"}[opts] + target[len("PJSIP/") : -1]
+            elif app.startswith("Dial("):
+                assert args == f"PJSIP/{ext},30"
+            elif app.startswith("Queue("):
+                assert args == f"{site.queues[0].name},t,,,300"
+    spy_contexts = {s.name for s in sections if s.name.startswith("homepbx-spy-")}
+    expected_spy = {f"homepbx-spy-{t.name}-{m}" for t in site.teams if t.agents for m in SPY_MODES}
+    assert spy_contexts == expected_spy
+    [sup_ctx] = [s for s in sections if s.name.startswith("homepbx-sup-")]
+    sup = site.supervisors[0]
+    with_agents = {t.name for t in site.teams if t.agents}
+    assert [v for _, v in sup_ctx.lines] == ["homepbx-supervisors"] + [
+        f"homepbx-spy-{t}-{m}" for t in sup.teams if t in with_agents for m in sup.modes
+    ]
+
+
+@given(st.text(max_size=20))
+def test_finalize_fast_path_agrees_with_conf_safe(text: str) -> None:
+    try:
+        expected: str | None = names.conf_safe(text)
+    except ValueError:
+        expected = None
+    try:
+        got: str | None = finalize(text)
+    except ValueError:
+        got = None
+    assert got == expected
+
+
+@given(st.text(min_size=1, max_size=10))
+def test_a_value_with_a_line_break_never_renders(text: str) -> None:
+    assume("\n" in text or "\r" in text or any(ord(c) < 32 for c in text))
+    bad = AgentView("1001", text, md5("1001"), "homepbx", False, None)
+    site = Site(agents=(bad,), teams=(), supervisors=(), queues=())
+    try:
+        files = render_files(site, OPTIONS)
+    except ValueError:
+        return
+    raise AssertionError(f"rendered a control character: {files['pjsip.conf']!r}")
