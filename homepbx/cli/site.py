@@ -87,3 +87,49 @@ def db_status(app: AppContext) -> None:
 
 
 db = db_group
+
+
+@click.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the files into (created if missing).")
+@pass_app
+def render(app: AppContext, out_dir: Path) -> None:
+    """Render the Asterisk configuration into a folder, without touching Asterisk."""
+    from .. import publish
+    from ..apply import mode_for, write_atomic
+
+    files = publish.render(app.settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        write_atomic(out_dir / name, text, mode_for(name))
+    click.echo(f"Rendered {len(files)} files into {out_dir}.")
+
+
+@click.command()
+@click.option("--diff", "show_diff", is_flag=True, help="Show a unified diff of every change.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; say what would change.")
+@click.option("--force", is_flag=True, help="Overwrite files homepbx did not write (a copy is kept).")
+@click.option("--no-reload", is_flag=True, help="Write the files but do not reload Asterisk.")
+@click.option("--reload", "always_reload", is_flag=True, help="Reload Asterisk even if no file changed.")
+@pass_app
+def apply(app: AppContext, show_diff: bool, dry_run: bool, force: bool, no_reload: bool, always_reload: bool) -> None:
+    """Write the Asterisk configuration atomically and reload Asterisk for what changed."""
+    from .. import publish
+    from ..apply import unified_diff
+
+    out = publish.publish(app.settings, force=force, dry_run=dry_run, reload=not no_reload,
+                          always_reload=always_reload)
+    if show_diff:
+        for change in out.result.changes:
+            text = unified_diff(change)
+            if text:
+                click.echo(text, nl=False)
+    verb = "Would write" if dry_run else "Wrote"
+    if out.result.changed:
+        click.echo(f"{verb} {len(out.result.changed)} file(s): {', '.join(out.result.changed)}.")
+    else:
+        click.echo("Nothing to change: Asterisk's configuration is up to date.")
+    for backup in out.result.backups:
+        click.echo(f"Kept the replaced file as {backup}.")
+    if out.reloaded:
+        click.echo(f"Reloaded Asterisk: {'; '.join(out.reloaded)}.")
