@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -71,12 +75,14 @@ class LabPBX:
         rebuilds the chroot from nothing first.
         """
         require_root()
-        if rebuild:
-            self.down()
-        self.chroot.ensure(rebuild=rebuild)
-        if self._running_pid() is None:
-            self._prepare()
-            self._start()
+        with self._lock():
+            if rebuild:
+                self._down()
+            self.chroot.ensure(rebuild=rebuild)
+            if self._running_pid() is None:
+                self._check_ports_free()
+                self._prepare()
+                self._start()
         if wait:
             self.wait_booted(timeout)
         return self.status()
@@ -104,6 +110,12 @@ class LabPBX:
 
     def down(self) -> None:
         """Stop the Asterisk we started and unmount what we mounted; safe to call at any time."""
+        if not self.root.is_dir():
+            return
+        with self._lock():
+            self._down()
+
+    def _down(self) -> None:
         state = self._read_state()
         pid = self._running_pid(state)
         if pid is not None:
@@ -193,6 +205,14 @@ class LabPBX:
 
     # -- internals -----------------------------------------------------------------------------
 
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        # Two `lab up` at once (two terminals, parallel test workers) must not both build.
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "w", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
     def _prepare(self) -> None:
         etc = self.chroot.host("/etc/asterisk")
         etc.mkdir(parents=True, exist_ok=True)
@@ -212,6 +232,20 @@ class LabPBX:
             self.chroot.host(inner).mkdir(parents=True, exist_ok=True)
         self._ensure_certificate()
         self.ami_secret()
+
+    def _check_ports_free(self) -> None:
+        # Asterisk only logs a failed bind and runs on, deaf: say it plainly instead.
+        for kind, port in ((socket.SOCK_STREAM, 5038), (socket.SOCK_STREAM, 5060),
+                           (socket.SOCK_STREAM, 5061), (socket.SOCK_DGRAM, 5060)):
+            with socket.socket(socket.AF_INET, kind) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((self.address, port))
+                except OSError:
+                    proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
+                    raise OperationalError(
+                        f"{proto} port {port} on {self.address} is already in use: stop the other PBX "
+                        f"or give the lab another address.") from None
 
     def _ensure_certificate(self) -> None:
         if self.chroot.host(self.tls_cert_file).is_file() and self.chroot.host(self.tls_key_file).is_file():

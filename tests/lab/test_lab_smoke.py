@@ -22,6 +22,10 @@ from .conftest import AGENT_HZ, CALLER_HZ, LAB_ADDRESS, ToneHelper
 USERS = ("alice", "bob", "carol")
 
 
+# Lets `homepbx apply` overwrite the stand-ins later, as it overwrites its own files.
+STANDIN_HEADER = "; managed by homepbx: lab smoke-test stand-in\n"
+
+
 def standin_config(pbx: LabPBX) -> dict[str, str]:
     """Minimal pjsip/extensions/manager/logger files: what the renderer will do properly."""
     s = pbx.lab_settings()
@@ -42,7 +46,7 @@ def standin_config(pbx: LabPBX) -> dict[str, str]:
             f"[{user}]\ntype=auth\nauth_type=userpass\nusername={user}\npassword=secret-{user}\nrealm={a.sip_domain}\n"
             f"[{user}]\ntype=aor\nmax_contacts=1\nremove_existing=yes\n"
         )
-    return {
+    files = {
         "pjsip.conf": "\n".join(pjsip),
         "extensions.conf": "[lab]\n" + "".join(f"exten => {u},1,Dial(PJSIP/{u},30)\n" for u in USERS),
         "manager.conf": (
@@ -53,6 +57,7 @@ def standin_config(pbx: LabPBX) -> dict[str, str]:
         "logger.conf": "[general]\n[logfiles]\nmessages.log => notice,warning,error,security\n",
         "queues.conf": "[general]\n",
     }
+    return {name: STANDIN_HEADER + text for name, text in files.items()}
 
 
 @pytest.fixture(scope="module")
