@@ -1,0 +1,417 @@
+"""The records engine: Asterisk events in, finished call records and agent events out. No I/O.
+
+Channel events (CEL) are grouped by linkedid; a call is finished at LINKEDID_END (or, failing
+that, when it has been silent for `max_age` seconds) and only then turned into one `CallRow`
+with its legs, queue events and recordings. Queue entries (queue_log or AMI queue events) wait
+beside the call they belong to. The same fact may arrive twice (live from AMI and again from the
+files during a backfill): each call drops events it has already seen, so a call's rows do not
+depend on which source delivered what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+from .sources import endpoint_of, from_ami
+from .types import (
+    AgentEventRow,
+    Batch,
+    CallRow,
+    CelEvent,
+    FinishedCall,
+    HoldEvent,
+    LegRow,
+    QueueEntry,
+    QueueEventRow,
+    RecordingRow,
+    utc,
+)
+
+# Entries from two sources name the same fact if they agree on everything but the time, and the
+# times are this close (queue_log stamps whole seconds when it writes; AMI when it sends).
+_SAME_ENTRY_WINDOW = 2.0
+_STORED_QUEUE_EVENTS = ("ENTERQUEUE", "CONNECT", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY",
+                        "COMPLETEAGENT", "COMPLETECALLER")
+_OUTCOMES = {"ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITEMPTY": "no_agents", "EXITWITHKEY": "abandoned"}
+_DIALSTATUS = {"BUSY": "busy", "NOANSWER": "no_answer", "CANCEL": "no_answer", "CHANUNAVAIL": "failed",
+               "CONGESTION": "failed"}
+
+
+@dataclass(slots=True)
+class _Call:
+    linkedid: str
+    events: list[CelEvent] = field(default_factory=list)
+    seen: set[tuple[Any, ...]] = field(default_factory=set)
+    holds: list[HoldEvent] = field(default_factory=list)
+    last_seen: float = 0.0
+
+
+@dataclass(slots=True)
+class _Chan:
+    uniqueid: str
+    channel: str = ""
+    start: float | None = None
+    answer: float | None = None
+    hangup: float | None = None
+    end: float | None = None
+    cause: int | None = None
+    hangup_source: str = ""
+    dialstatus: str = ""
+    cid_num: str = ""
+    cid_name: str = ""
+    exten: str = ""
+    first_order: int = 0
+    hangup_order: int = 0
+    open: dict[str, float] = field(default_factory=dict)
+    bridges: list[tuple[str, float, float]] = field(default_factory=list)
+    holds: list[tuple[float, float]] = field(default_factory=list)
+
+
+class Engine:
+    """Feed it events in any order they come; drain it for rows to store.
+
+    `asterisk_tz` is Asterisk's local zone, needed only for AMI `CEL` events (whose EventTime is
+    local); None means this host's zone.
+    """
+
+    def __init__(self, asterisk_tz: tzinfo | None = None, max_age: float = 6 * 3600) -> None:
+        self.asterisk_tz = asterisk_tz
+        self.max_age = max_age
+        self._calls: dict[str, _Call] = {}
+        # Queue entries by caller uniqueid, waiting for their call to finish.
+        self._entries: dict[str, list[QueueEntry]] = {}
+        self._entry_seen: dict[str, float] = {}
+        self._done: list[FinishedCall] = []
+        self._agent_events: list[AgentEventRow] = []
+        self.clock = 0.0
+
+    # -- input -----------------------------------------------------------------------------------
+    def feed_ami(self, event: Mapping[str, Any], now: float) -> None:
+        """One AMI event (a homepbx.ami Message or a dict); events the records ignore are dropped."""
+        item = from_ami(event, self.asterisk_tz, now)
+        if item is not None:
+            self.feed(item)
+
+    def feed(self, item: CelEvent | QueueEntry | HoldEvent | AgentEventRow) -> None:
+        """One normalised input, whichever source it came from."""
+        if isinstance(item, CelEvent):
+            self.feed_cel(item)
+        elif isinstance(item, QueueEntry):
+            self.feed_queue(item)
+        elif isinstance(item, HoldEvent):
+            self.feed_hold(item)
+        else:
+            self._agent_events.append(item)
+
+    def feed_cel(self, ev: CelEvent) -> None:
+        if not ev.linkedid:
+            return
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            call = self._calls[ev.linkedid] = _Call(ev.linkedid)
+        # The CSV has microseconds, AMI whole seconds: the second is the shared identity.
+        key = (ev.uniqueid, ev.event, int(ev.time), ev.appname, ev.extra.get("bridge_id", ""))
+        if key in call.seen:
+            return
+        call.seen.add(key)
+        call.events.append(ev)
+        if ev.time > call.last_seen:
+            call.last_seen = ev.time
+        if ev.time > self.clock:
+            self.clock = ev.time
+        if ev.event == "LINKEDID_END":
+            del self._calls[ev.linkedid]
+            self._done.append(self._finish(call, complete=True))
+
+    def feed_queue(self, entry: QueueEntry) -> None:
+        waiting = self._entries.setdefault(entry.callid, [])
+        for other in waiting:
+            if (other.event == entry.event and other.queue == entry.queue and other.agent == entry.agent
+                    and abs(other.time - entry.time) <= _SAME_ENTRY_WINDOW):
+                return
+        waiting.append(entry)
+        self._entry_seen[entry.callid] = max(entry.time, self._entry_seen.get(entry.callid, 0.0))
+
+    def feed_hold(self, ev: HoldEvent) -> None:
+        call = self._calls.get(ev.linkedid)
+        if call is None:
+            call = self._calls[ev.linkedid] = _Call(ev.linkedid, last_seen=ev.time)
+        if not any(h.uniqueid == ev.uniqueid and h.on == ev.on and abs(h.time - ev.time) < 1 for h in call.holds):
+            call.holds.append(ev)
+
+    # -- output ----------------------------------------------------------------------------------
+    def drain(self) -> Batch:
+        """Everything finished since the last drain."""
+        batch = Batch(self._done, self._agent_events)
+        self._done, self._agent_events = [], []
+        return batch
+
+    def expire(self, now: float) -> int:
+        """Close calls silent for `max_age` (their LINKEDID_END was lost); forget stray entries."""
+        stale = [c for c in self._calls.values() if now - c.last_seen > self.max_age]
+        for call in stale:
+            del self._calls[call.linkedid]
+            if call.events:
+                self._done.append(self._finish(call, complete=False))
+        for callid, seen in list(self._entry_seen.items()):
+            if now - seen > self.max_age:
+                self._entries.pop(callid, None)
+                del self._entry_seen[callid]
+        return len(stale)
+
+    @property
+    def open_calls(self) -> int:
+        return len(self._calls)
+
+    # -- assembly --------------------------------------------------------------------------------
+    def _finish(self, call: _Call, complete: bool) -> FinishedCall:
+        events = sorted(enumerate(call.events), key=lambda p: (p[1].time, p[0]))
+        chans: dict[str, _Chan] = {}
+        queue, queue_in, queue_out, recording_path, recording_at = "", None, None, "", None
+        transfers, end = 0, 0.0
+        for order, ev in events:
+            ch = chans.get(ev.uniqueid)
+            if ch is None:
+                ch = chans[ev.uniqueid] = _Chan(ev.uniqueid, first_order=order)
+            if ev.channel and not ch.channel:
+                ch.channel = ev.channel
+            kind, t = ev.event, ev.time
+            end = max(end, t)
+            if kind == "CHAN_START":
+                ch.start, ch.cid_num, ch.cid_name, ch.exten = t, ev.cid_num, ev.cid_name, ev.exten
+            elif kind == "ANSWER":
+                ch.answer = ch.answer if ch.answer is not None else t
+            elif kind == "HANGUP":
+                ch.hangup, ch.hangup_order = t, order
+                ch.cause = _int(ev.extra.get("hangupcause"))
+                ch.hangup_source = str(ev.extra.get("hangupsource") or "")
+                ch.dialstatus = str(ev.extra.get("dialstatus") or "")
+            elif kind == "CHAN_END":
+                ch.end = t
+            elif kind == "BRIDGE_ENTER":
+                ch.open[str(ev.extra.get("bridge_id", ""))] = t
+            elif kind == "BRIDGE_EXIT":
+                bridge = str(ev.extra.get("bridge_id", ""))
+                if bridge in ch.open:
+                    ch.bridges.append((bridge, ch.open.pop(bridge), t))
+            elif kind == "APP_START":
+                app = ev.appname.lower()
+                if app == "queue" and not queue:
+                    queue, queue_in = ev.appdata.split(",", 1)[0], t
+                elif app == "mixmonitor" and not recording_path:
+                    recording_path, recording_at = ev.appdata.split(",", 1)[0], t
+            elif kind == "APP_END" and ev.appname.lower() == "queue" and queue_out is None:
+                queue_out = t
+            elif kind in ("BLINDTRANSFER", "ATTENDEDTRANSFER"):
+                transfers += 1
+        for ch in chans.values():
+            stop = ch.hangup or ch.end or end
+            for bridge, since in ch.open.items():
+                ch.bridges.append((bridge, since, stop))
+            ch.open.clear()
+            if ch.start is None:
+                ch.start = min([b[1] for b in ch.bridges] + [ch.answer or stop, stop])
+        _apply_holds(call, chans, end)
+
+        caller = chans.get(call.linkedid) or min(chans.values(), key=lambda c: (c.start, c.first_order))
+        entries = self._claim_entries(chans)
+        if not queue:
+            joined = [e for e in entries if e.event == "ENTERQUEUE"]
+            if joined:
+                queue, queue_in = joined[0].queue, joined[0].time
+
+        # Talk: the caller and an agent in the same bridge at the same time.
+        legs: list[LegRow] = []
+        talks: list[tuple[float, float, str]] = []
+        for ch in sorted(chans.values(), key=lambda c: (c.start, c.first_order)):
+            role = "caller" if ch is caller else ("agent" if ch.channel.upper().startswith("PJSIP/") else "other")
+            agent = endpoint_of(ch.channel) if role == "agent" else ""
+            overlaps = _overlaps(ch.bridges, caller.bridges) if ch is not caller else []
+            if role == "agent":
+                talks.extend((a, b, agent) for a, b in overlaps)
+            stop = ch.hangup or ch.end
+            ring = (ch.answer - ch.start) if (ch.answer is not None and role == "agent") else 0.0
+            legs.append(LegRow(
+                linkedid=call.linkedid, uniqueid=ch.uniqueid, channel=ch.channel, role=role, agent=agent,
+                started_at=utc(ch.start), answered_at=utc(ch.answer) if ch.answer is not None else None,
+                ended_at=utc(stop) if stop is not None else None, ring_s=round(ring, 3),
+                talk_s=round(sum((b - a for a, b in overlaps), 0.0), 3), hold_s=round(sum((b - a for a, b in ch.holds), 0.0), 3),
+                hangup_cause=ch.cause,
+            ))
+        talks.sort()
+        answered_at = talks[0][0] if talks else None
+        first_agent = talks[0][2] if talks else ""
+        last_agent = max(talks, key=lambda x: x[0])[2] if talks else ""
+        agent_legs = [c for c in chans.values() if c is not caller and c.channel.upper().startswith("PJSIP/")]
+        answering = next((c for c in agent_legs if endpoint_of(c.channel) == first_agent and c.answer is not None), None)
+        if answering is not None:
+            ring_s = (answering.answer or 0.0) - answering.start
+        else:
+            ring_s = max(((c.hangup or c.end or end) - c.start for c in agent_legs), default=0.0)
+        caller_stop = caller.hangup or caller.end or end
+        if queue_in is not None:
+            wait_s = (answered_at if answered_at is not None else (queue_out or caller_stop)) - queue_in
+        else:
+            wait_s = (answered_at if answered_at is not None else caller_stop) - caller.start
+
+        disposition = self._disposition(answered_at, entries, queue_in, caller, agent_legs)
+        hangup_side = _hangup_side(caller, agent_legs, answered_at, disposition)
+        hold_s = sum((b - a for c in chans.values() for a, b in c.holds), 0.0)
+
+        row = CallRow(
+            linkedid=call.linkedid, started_at=utc(caller.start), answered_at=utc(answered_at) if answered_at else None,
+            ended_at=utc(end), caller=caller.cid_num[:80], caller_name=caller.cid_name[:80], called=caller.exten[:80],
+            queue=queue[:40], agent=first_agent[:10], last_agent=last_agent[:10], disposition=disposition,
+            hangup_side=hangup_side, wait_s=round(max(wait_s, 0.0), 3), ring_s=round(max(ring_s, 0.0), 3),
+            talk_s=round(_union(talks), 3), hold_s=round(hold_s, 3), transfers=transfers,
+            recording=recording_path[:255], complete=complete,
+        )
+        queue_rows, agent_rows = self._queue_rows(row, entries, caller, queue_in, answered_at, end)
+        recordings = []
+        if recording_path and recording_at is not None:
+            recordings.append(RecordingRow(recording_path[:255], call.linkedid, first_agent, utc(recording_at), utc(end)))
+        return FinishedCall(row, legs, queue_rows, recordings, agent_rows)
+
+    def _claim_entries(self, chans: dict[str, _Chan]) -> list[QueueEntry]:
+        claimed: list[QueueEntry] = []
+        for uid in chans:
+            claimed.extend(self._entries.pop(uid, ()))
+            self._entry_seen.pop(uid, None)
+        claimed.sort(key=lambda e: e.time)
+        return claimed
+
+    @staticmethod
+    def _disposition(answered_at: float | None, entries: list[QueueEntry], queue_in: float | None,
+                     caller: _Chan, agent_legs: list[_Chan]) -> str:
+        if answered_at is not None:
+            return "answered"
+        for entry in entries:
+            if entry.event in _OUTCOMES:
+                return _OUTCOMES[entry.event]
+        if queue_in is not None:
+            # Live AMI has no timeout event (QueueCallerAbandon does exist): without one, a caller
+            # who hung up on their own abandoned, anyone else was let out of the queue.
+            if caller.hangup_source and caller.hangup_source == caller.channel:
+                return "abandoned"
+            return "timeout"
+        statuses = {c.dialstatus for c in agent_legs} | {caller.dialstatus}
+        for status, name in _DIALSTATUS.items():
+            if status in statuses:
+                return name
+        return "no_answer" if agent_legs else "failed"
+
+    def _queue_rows(self, row: CallRow, entries: list[QueueEntry], caller: _Chan, queue_in: float | None,
+                    answered_at: float | None, end: float) -> tuple[list[QueueEventRow], list[AgentEventRow]]:
+        queue_rows: list[QueueEventRow] = []
+        agent_rows: list[AgentEventRow] = []
+        keys: set[tuple[str, str, str, Any]] = set()
+
+        def add(callid: str, queue: str, event: str, at: float, agent: str, wait: float | None, talk: float | None) -> None:
+            key = (callid, queue, event, int(at))
+            if key in keys:
+                return
+            keys.add(key)
+            queue_rows.append(QueueEventRow(row.linkedid, callid, queue, event, utc(int(at)), agent, wait, talk))
+            if event in ("COMPLETEAGENT", "COMPLETECALLER") and agent:
+                agent_rows.append(AgentEventRow(utc(int(at)), agent, queue, "wrapup", "", row.linkedid))
+
+        stored = [e for e in entries if e.event in _STORED_QUEUE_EVENTS]
+        for e in stored:
+            wait = talk = None
+            if e.event == "CONNECT":
+                wait = _float_at(e.data, 0)
+            elif e.event in ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY"):
+                wait = _float_at(e.data, 2)
+            elif e.event in ("COMPLETEAGENT", "COMPLETECALLER"):
+                wait, talk = _float_at(e.data, 0), _float_at(e.data, 1)
+            add(e.callid, e.queue, e.event, e.time, e.agent, wait, talk)
+        if queue_in is not None and row.queue:
+            # Fill what neither queue_log nor AMI told us (AMI has no timeout event; a collector
+            # started mid-call missed the join) from the channel events.
+            have = {r.event for r in queue_rows if r.queue == row.queue}
+            callid = next((r.callid for r in queue_rows if r.queue == row.queue), caller.uniqueid)
+            if "ENTERQUEUE" not in have:
+                add(callid, row.queue, "ENTERQUEUE", queue_in, "", None, None)
+            if answered_at is not None:
+                if "CONNECT" not in have:
+                    add(callid, row.queue, "CONNECT", answered_at, row.agent, row.wait_s, None)
+                if not have & {"COMPLETEAGENT", "COMPLETECALLER"}:
+                    add(callid, row.queue, "COMPLETECALLER" if row.hangup_side == "caller" else "COMPLETEAGENT",
+                        end, row.agent, row.wait_s, row.talk_s)
+            elif not have & {"ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY"}:
+                outcome = {"abandoned": "ABANDON", "timeout": "EXITWITHTIMEOUT", "no_agents": "EXITEMPTY"}
+                add(callid, row.queue, outcome.get(row.disposition, "ABANDON"), queue_in + row.wait_s, "",
+                    row.wait_s, None)
+        return queue_rows, agent_rows
+
+
+def _apply_holds(call: _Call, chans: dict[str, _Chan], end: float) -> None:
+    open_at: dict[str, float] = {}
+    for ev in sorted(call.holds, key=lambda h: h.time):
+        if ev.on:
+            open_at.setdefault(ev.uniqueid, ev.time)
+        elif ev.uniqueid in open_at and ev.uniqueid in chans:
+            chans[ev.uniqueid].holds.append((open_at.pop(ev.uniqueid), ev.time))
+    for uid, since in open_at.items():
+        if uid in chans:
+            ch = chans[uid]
+            chans[uid].holds.append((since, ch.hangup or ch.end or end))
+
+
+def _overlaps(mine: list[tuple[str, float, float]], theirs: list[tuple[str, float, float]]) -> list[tuple[float, float]]:
+    out = []
+    for bridge, a1, b1 in mine:
+        for other, a2, b2 in theirs:
+            if bridge == other:
+                lo, hi = max(a1, a2), min(b1, b2)
+                if hi > lo:
+                    out.append((lo, hi))
+    return out
+
+
+def _union(intervals: list[tuple[float, float, str]]) -> float:
+    total, cur_a, cur_b = 0.0, None, None
+    for a, b, _ in sorted(intervals):
+        if cur_b is None or a > cur_b:
+            if cur_b is not None and cur_a is not None:
+                total += cur_b - cur_a
+            cur_a, cur_b = a, b
+        else:
+            cur_b = max(cur_b, b)
+    if cur_a is not None and cur_b is not None:
+        total += cur_b - cur_a
+    return total
+
+
+def _hangup_side(caller: _Chan, agent_legs: list[_Chan], answered_at: float | None, disposition: str) -> str:
+    if answered_at is None:
+        return "caller" if disposition == "abandoned" else "system"
+    source = caller.hangup_source
+    if source:
+        if source == caller.channel:
+            return "caller"
+        if any(source == c.channel for c in agent_legs):
+            return "agent"
+    # No hangupsource: whoever hung up first (arrival order breaks a tie within one second).
+    talked = [c for c in agent_legs if c.bridges]
+    first = min([caller] + talked, key=lambda c: (c.hangup if c.hangup is not None else float("inf"), c.hangup_order))
+    if first.hangup is None:
+        return "system"
+    return "caller" if first is caller else "agent"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float_at(data: tuple[str, ...], index: int) -> float | None:
+    try:
+        return float(data[index])
+    except (IndexError, ValueError):
+        return None

@@ -1,0 +1,249 @@
+"""Turn what Asterisk emits (AMI events, CEL CSV lines, queue_log lines) into the engine's inputs.
+
+Pure functions, no I/O. AMI and the files describe the same facts in different shapes; here both
+become `CelEvent`, `QueueEntry`, `HoldEvent` or `AgentEventRow`, so the engine and the natural
+keys do not care where a fact came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Any, Protocol
+
+from .types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, utc
+
+# queue_log events that describe a caller's passage through a queue (kept per call).
+CALL_QUEUE_EVENTS = frozenset(
+    {
+        "ENTERQUEUE",
+        "CONNECT",
+        "ABANDON",
+        "EXITWITHTIMEOUT",
+        "EXITEMPTY",
+        "EXITWITHKEY",
+        "COMPLETEAGENT",
+        "COMPLETECALLER",
+        "RINGNOANSWER",
+    }
+)
+
+# queue_log member events -> agent event names.
+_MEMBER_EVENTS = {
+    "ADDMEMBER": "login",
+    "REMOVEMEMBER": "logout",
+    "PAUSE": "pause",
+    "UNPAUSE": "unpause",
+    "PAUSEALL": "pause",
+    "UNPAUSEALL": "unpause",
+}
+
+# PJSIP/1001, PJSIP/1001-0000000a, Local/1001@ctx-00000001;1 -> 1001
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_]+/([^@/;-]+)")
+
+
+class EventLike(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def endpoint_of(channel_or_interface: str) -> str:
+    """The endpoint name (an agent's extension) in a channel name or a queue member interface."""
+    match = _ENDPOINT.match(channel_or_interface or "")
+    return match.group(1) if match else ""
+
+
+def _lower(event: Mapping[str, Any] | EventLike) -> EventLike:
+    # homepbx.ami.Message looks keys up case-insensitively already; plain dicts (tests, recorded
+    # streams) are lower-cased once so the same lower-case lookups work for both.
+    if isinstance(event, dict):
+        return {k.lower(): v for k, v in event.items()}
+    return event  # type: ignore[return-value]
+
+
+def _extra(raw: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _float(value: Any, default: float = 0.0) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def ami_time(ev: EventLike, fallback: float) -> float:
+    """An AMI event's time: its `Timestamp` header (manager.conf timestampevents=yes) or `fallback`."""
+    stamp = ev.get("timestamp")
+    return _float(stamp, fallback) if stamp else fallback
+
+
+def cel_from_ami(event: Mapping[str, Any] | EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent:
+    """An AMI `CEL` event (cel.conf [manager] enabled=yes).
+
+    Its EventTime is Asterisk's local time to the second; the `Timestamp` header, when present,
+    refines it within that second (both name the same instant, a few microseconds apart).
+    """
+    ev = _lower(event)
+    whole = _local_seconds(ev.get("eventtime") or "", asterisk_tz)
+    stamp = ev.get("timestamp")
+    if whole is None:
+        when = ami_time(ev, fallback)
+    elif stamp:
+        # Clamp into the EventTime second so the event keeps the same identity as its CSV twin.
+        when = min(max(_float(stamp, whole), whole), whole + 0.999999)
+    else:
+        when = whole
+    return CelEvent(
+        time=when,
+        event=ev.get("eventname") or "",
+        linkedid=ev.get("linkedid") or "",
+        uniqueid=ev.get("uniqueid") or "",
+        channel=ev.get("channel") or "",
+        exten=ev.get("exten") or "",
+        appname=ev.get("application") or "",
+        appdata=ev.get("appdata") or "",
+        peer=ev.get("peer") or "",
+        extra=_extra(ev.get("extra") or ""),
+        cid_num=ev.get("calleridnum") or "",
+        cid_name=ev.get("calleridname") or "",
+        dnid=ev.get("calleriddnid") or "",
+    )
+
+
+def _local_seconds(text: str, asterisk_tz: tzinfo | None) -> float | None:
+    if not text:
+        return None
+    try:
+        naive = datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    # tzinfo None: the collector runs next to Asterisk and shares its local zone.
+    aware = naive.replace(tzinfo=asterisk_tz) if asterisk_tz else naive.astimezone()
+    return float(int(aware.timestamp()))
+
+
+# Column order of cel_custom.conf's homepbx-cel.csv mapping (config_templates/asterisk).
+CEL_COLUMNS = (
+    "eventtime",
+    "eventtype",
+    "linkedid",
+    "uniqueid",
+    "channel",
+    "context",
+    "exten",
+    "appname",
+    "appdata",
+    "bridgepeer",
+    "userdeftype",
+    "eventextra",
+    "accountcode",
+    "cid_num",
+    "cid_name",
+)
+
+
+def cel_from_csv(row: list[str]) -> CelEvent | None:
+    """One parsed line of homepbx-cel.csv, or None if it is not one of ours (short, bad time)."""
+    if len(row) < len(CEL_COLUMNS):
+        return None
+    try:
+        when = float(row[0])
+    except ValueError:
+        return None
+    event = row[1]
+    if event == "USER_DEFINED" and row[10]:
+        event = row[10]
+    return CelEvent(
+        time=when,
+        event=event,
+        linkedid=row[2],
+        uniqueid=row[3],
+        channel=row[4],
+        exten=row[6],
+        appname=row[7],
+        appdata=row[8],
+        peer=row[9],
+        extra=_extra(row[11]),
+        cid_num=row[13],
+        cid_name=row[14],
+    )
+
+
+def parse_cel_line(line: str) -> CelEvent | None:
+    """One text line of homepbx-cel.csv (Asterisk's CSV_QUOTE doubles embedded quotes)."""
+    rows = list(csv.reader([line]))
+    return cel_from_csv(rows[0]) if rows else None
+
+
+def parse_queue_log_line(line: str) -> QueueEntry | AgentEventRow | None:
+    """`epoch|callid|queue|agent|EVENT|data1|...` -> a per-call entry or an agent event."""
+    parts = line.rstrip("\r\n").split("|")
+    if len(parts) < 5:
+        return None
+    try:
+        when = float(parts[0])
+    except ValueError:
+        return None
+    callid, queue, agent_field, event = parts[1], parts[2], parts[3], parts[4]
+    data = tuple(parts[5:])
+    agent = endpoint_of(agent_field) or (agent_field if agent_field != "NONE" else "")
+    if event in _MEMBER_EVENTS:
+        reason = data[0] if event in ("PAUSE", "PAUSEALL") and data else ""
+        return AgentEventRow(
+            at=utc(int(when)),
+            agent=agent,
+            queue="" if queue == "NONE" else queue,
+            event=_MEMBER_EVENTS[event],
+            reason=reason[:40],
+        )
+    if event in CALL_QUEUE_EVENTS and callid and callid != "NONE":
+        return QueueEntry(when, callid, queue, agent, event, data)
+    return None
+
+
+def from_ami(
+    event: Mapping[str, Any] | EventLike, asterisk_tz: tzinfo | None, now: float
+) -> CelEvent | QueueEntry | HoldEvent | AgentEventRow | None:
+    """Translate one AMI event; None for events the records do not need."""
+    ev = _lower(event)
+    name = ev.get("event") or ""
+    if name == "CEL":
+        return cel_from_ami(ev, asterisk_tz, now)
+    when = ami_time(ev, now)
+    if name in ("Hold", "Unhold"):
+        return HoldEvent(when, ev.get("linkedid") or "", ev.get("uniqueid") or "", name == "Hold")
+    queue = ev.get("queue") or ""
+    agent = endpoint_of(ev.get("interface") or "") or endpoint_of(ev.get("destchannel") or "")
+    uid, linkedid = ev.get("uniqueid") or "", ev.get("linkedid") or ""
+    if name == "QueueCallerJoin":
+        return QueueEntry(when, uid, queue, "", "ENTERQUEUE", ("", ev.get("calleridnum") or "", ev.get("position") or ""), linkedid)
+    if name == "AgentConnect":
+        data = (ev.get("holdtime") or "0", ev.get("destuniqueid") or "", ev.get("ringtime") or "0")
+        return QueueEntry(when, uid, queue, agent, "CONNECT", data, linkedid)
+    if name == "QueueCallerAbandon":
+        data = (ev.get("position") or "", ev.get("originalposition") or "", ev.get("holdtime") or "0")
+        return QueueEntry(when, uid, queue, "", "ABANDON", data, linkedid)
+    if name == "AgentComplete":
+        kind = {"agent": "COMPLETEAGENT", "transfer": "COMPLETEAGENT"}.get((ev.get("reason") or "").lower(), "COMPLETECALLER")
+        data = (ev.get("holdtime") or "0", ev.get("talktime") or "0", "")
+        return QueueEntry(when, uid, queue, agent, kind, data, linkedid)
+    if name == "AgentRingNoAnswer":
+        return QueueEntry(when, uid, queue, agent, "RINGNOANSWER", (ev.get("ringtime") or "0",), linkedid)
+    if name in ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause"):
+        if name == "QueueMemberPause":
+            paused = (ev.get("paused") or "0") == "1"
+            kind = "pause" if paused else "unpause"
+            reason = (ev.get("pausedreason") or ev.get("reason") or "") if paused else ""
+        else:
+            kind, reason = ("login" if name == "QueueMemberAdded" else "logout"), ""
+        return AgentEventRow(at=utc(int(when)), agent=agent, queue=queue, event=kind, reason=reason[:40])
+    return None

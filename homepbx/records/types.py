@@ -1,0 +1,160 @@
+"""The records engine's vocabulary: normalised inputs (from AMI or Asterisk's files) and rows out.
+
+Inputs carry epoch seconds (UTC, float); rows carry naive UTC datetimes, as the database does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def utc(epoch: float) -> datetime:
+    """Epoch seconds to a naive UTC datetime (the database's convention)."""
+    return _EPOCH + timedelta(seconds=epoch)
+
+
+def epoch(moment: datetime) -> float:
+    """A naive UTC datetime back to epoch seconds."""
+    return (moment - _EPOCH).total_seconds()
+
+
+@dataclass(slots=True)
+class CelEvent:
+    """One channel event (CEL), from AMI's `CEL` event or a line of Asterisk's CEL CSV file."""
+
+    time: float
+    event: str
+    linkedid: str
+    uniqueid: str
+    channel: str = ""
+    exten: str = ""
+    appname: str = ""
+    appdata: str = ""
+    peer: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    cid_num: str = ""
+    cid_name: str = ""
+    dnid: str = ""
+
+
+@dataclass(slots=True)
+class QueueEntry:
+    """One queue_log-style line: from the queue_log file, or translated from an AMI queue event.
+
+    `callid` is the caller channel's uniqueid; `agent` the member's extension (or "").
+    `linkedid` is known only when the entry came from AMI.
+    """
+
+    time: float
+    callid: str
+    queue: str
+    agent: str
+    event: str
+    data: tuple[str, ...] = ()
+    linkedid: str = ""
+
+
+@dataclass(slots=True)
+class HoldEvent:
+    """A channel put on hold or taken off it (AMI `Hold`/`Unhold`; CEL has no hold event)."""
+
+    time: float
+    linkedid: str
+    uniqueid: str
+    on: bool
+
+
+@dataclass(slots=True)
+class CallRow:
+    linkedid: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    caller: str
+    caller_name: str
+    called: str
+    queue: str
+    agent: str
+    last_agent: str
+    disposition: str
+    hangup_side: str
+    wait_s: float
+    ring_s: float
+    talk_s: float
+    hold_s: float
+    transfers: int
+    recording: str
+    complete: bool
+
+
+@dataclass(slots=True)
+class LegRow:
+    linkedid: str
+    uniqueid: str
+    channel: str
+    role: str
+    agent: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    ring_s: float
+    talk_s: float
+    hold_s: float
+    hangup_cause: int | None
+
+
+@dataclass(slots=True)
+class QueueEventRow:
+    linkedid: str
+    callid: str
+    queue: str
+    event: str
+    at: datetime
+    agent: str
+    wait_s: float | None
+    talk_s: float | None
+
+
+@dataclass(slots=True)
+class AgentEventRow:
+    at: datetime
+    agent: str
+    queue: str
+    event: str  # login | logout | pause | unpause | wrapup
+    reason: str = ""
+    linkedid: str = ""
+
+
+@dataclass(slots=True)
+class RecordingRow:
+    path: str
+    linkedid: str
+    agent: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(slots=True)
+class FinishedCall:
+    """Everything one call produced; stored in one transaction, or not at all."""
+
+    call: CallRow
+    legs: list[LegRow]
+    queue_events: list[QueueEventRow]
+    recordings: list[RecordingRow]
+    agent_events: list[AgentEventRow]
+
+
+@dataclass(slots=True)
+class Batch:
+    """What the engine produced since it was last drained."""
+
+    calls: list[FinishedCall] = field(default_factory=list)
+    agent_events: list[AgentEventRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.calls or self.agent_events)
