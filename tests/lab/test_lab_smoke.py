@@ -52,7 +52,8 @@ def standin_config(pbx: LabPBX) -> dict[str, str]:
         "manager.conf": (
             f"[general]\nenabled=yes\nport={s.ami.port}\nbindaddr={s.ami.host}\n\n"
             f"[{s.ami.username}]\nsecret={s.ami.secret}\nread=call,agent\nwrite=originate\n"
-            f"deny=0.0.0.0/0.0.0.0\npermit={s.ami.host}/255.255.255.255\n"
+            # a client reaching 127.0.0.X comes from 127.0.0.1 unless it binds its source
+            "deny=0.0.0.0/0.0.0.0\npermit=127.0.0.0/255.0.0.0\n"
         ),
         "logger.conf": "[general]\n[logfiles]\nmessages.log => notice,warning,error,security\n",
         "queues.conf": "[general]\n",
