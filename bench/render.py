@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent.parent
 
 def homepbx(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "homepbx.cli", "--config", str(cfg), *args],
+        [sys.executable, "-m", "homepbx", "--config", str(cfg), *args],
         check=True, capture_output=True, text=True, cwd=HERE,
     )
 

@@ -77,7 +77,3 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()
