@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "render": ("homepbx.cli.site", "render", "Render the Asterisk configuration into a folder."),
     "apply": ("homepbx.cli.site", "apply", "Write the Asterisk configuration and reload Asterisk."),
     "lab": ("homepbx.cli.lab", "lab", "A local Asterisk 22 lab PBX with softphones (needs root)."),
+    "collect": ("homepbx.cli.records", "collect", "Collect call records and agent events from Asterisk (a daemon)."),
+    "report": ("homepbx.cli.records", "report", "Reports: agents, queues, calls, billing (--csv, --json)."),
+    "purge": ("homepbx.cli.records", "purge", "Delete call records and recordings older than a cutoff (GDPR)."),
     "quickstart": ("homepbx.cli.lab", "quickstart", "Start the lab, provision a demo site and print softphone settings."),
 }
 

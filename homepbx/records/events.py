@@ -47,6 +47,7 @@ class _Call:
     seen: set[tuple[Any, ...]] = field(default_factory=set)
     holds: list[HoldEvent] = field(default_factory=list)
     last_seen: float = 0.0
+    first_seen: float = float("inf")
 
 
 @dataclass(slots=True)
@@ -120,6 +121,8 @@ class Engine:
         call.events.append(ev)
         if ev.time > call.last_seen:
             call.last_seen = ev.time
+        if ev.time < call.first_seen:
+            call.first_seen = ev.time
         if ev.time > self.clock:
             self.clock = ev.time
         if ev.event == "LINKEDID_END":
@@ -165,6 +168,11 @@ class Engine:
     @property
     def open_calls(self) -> int:
         return len(self._calls)
+
+    def oldest_open(self) -> float | None:
+        """When the oldest unfinished call began (None if none): older file lines are done with."""
+        starts = [c.first_seen for c in self._calls.values() if c.events]
+        return min(starts) if starts else None
 
     # -- assembly --------------------------------------------------------------------------------
     def _finish(self, call: _Call, complete: bool) -> FinishedCall:

@@ -1,0 +1,185 @@
+"""`homepbx collect`, `homepbx report ...`, `homepbx purge`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from .common import AppContext, emit, pass_app
+
+_COLUMNS = {
+    "agents": ["agent", "name", "team", "offered", "answered", "talk_s", "hold_s", "wrapup_s", "aht_s",
+               "logged_in_s", "pause_s", "pause_by_reason", "occupancy"],
+    "queues": ["queue", "offered", "answered", "abandoned", "timeout", "avg_wait_s", "avg_abandon_s",
+               "service_level_s", "service_level"],
+    "calls": ["started", "caller", "queue", "agent", "last_agent", "disposition", "wait_s", "talk_s", "hold_s",
+              "hangup_side", "transfers", "recording", "linkedid"],
+    "billing": ["month", "agent", "name", "employment", "calls", "minutes", "unit", "rate", "total"],
+}
+
+# A terminal shows fewer columns; --csv and --json carry them all.
+_TABLE_COLUMNS = {
+    "agents": ["agent", "offered", "answered", "talk_s", "aht_s", "pause_s", "occupancy"],
+    "queues": ["queue", "offered", "answered", "abandoned", "timeout", "avg_wait_s", "service_level"],
+    "calls": ["started", "caller", "queue", "agent", "disposition", "wait_s", "talk_s"],
+    "billing": ["month", "agent", "name", "calls", "minutes", "rate", "total"],
+}
+
+
+@click.command()
+@pass_app
+def collect(app: AppContext) -> None:
+    """Collect call records and agent events from Asterisk until SIGTERM.
+
+    Reads what Asterisk wrote to its CEL and queue_log files while the collector was away, then
+    follows AMI live. Logs are JSON lines on stderr. Safe to restart or run after a crash:
+    nothing is stored twice.
+    """
+    from ..records.collector import run_forever
+
+    totals = run_forever(app.settings)
+    click.echo(f"Stopped: {totals.calls} calls and {totals.agent_events} agent events stored.", err=True)
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, dict):
+        return " ".join(f"{k}:{v}" for k, v in value.items())
+    return value
+
+
+def _output(rows: Sequence[dict[str, Any]], name: str, as_json: bool, as_csv: bool, title: str) -> None:
+    columns = _COLUMNS[name]
+    if as_csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else _flat(row.get(c)) for c in columns])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if as_json:
+        click.echo(json.dumps(list(rows), ensure_ascii=False, indent=2, default=str))
+        return
+    emit([{k: _flat(v) for k, v in row.items()} for row in rows], _TABLE_COLUMNS[name], False, title=title)
+
+
+def _period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
+    fn = click.option("--csv", "as_csv", is_flag=True, help="Print CSV (for a spreadsheet or an invoice).")(fn)
+    fn = click.option("--tz", "tz", default="UTC", show_default=True,
+                      help="Time zone for dates, days and months (e.g. Europe/Paris).")(fn)
+    fn = click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD, included) or a time.")(fn)
+    fn = click.option("--from", "start", required=True, help="First day (YYYY-MM-DD) or a time (2026-01-31T08:00).")(fn)
+    return fn
+
+
+def _run(app: AppContext, name: str, start: str, end: str, tz: str, as_json: bool, as_csv: bool,
+         fn: Callable[..., list[dict[str, Any]]], **kwargs: Any) -> None:
+    from ..errors import InvalidInput
+    from ..records import reports
+
+    if as_json and as_csv:
+        raise InvalidInput("Choose one of --json and --csv.")
+    p = reports.period(start, end, tz)
+    with app.session() as session:
+        rows = fn(session.connection(), p, **kwargs)
+    _output(rows, name, as_json, as_csv, f"{name} {start} .. {end} ({tz})")
+
+
+@click.group()
+def report() -> None:
+    """Reports: agents, queues, calls, billing.
+
+    \b
+    offered (agent)  calls in which the agent's phone rang
+    answered         calls in which the agent talked with the caller
+    talk             time bridged with the caller, hold included
+    AHT              (talk + wrap-up) / answered; wrap-up = the queue's wrapuptime per queue call
+    occupancy        (talk + wrap-up) / (logged-in time - pause time)
+    service level    calls answered within the queue's threshold / calls offered
+    billing          independent and umbrella agents: own talk time per month;
+                     per minute: rate x minutes (to the second); per call: rate x answered calls
+    """
+
+
+@report.command("agents")
+@_period_options
+@click.option("--team", default=None, help="Only this team's agents.")
+@pass_app
+def report_agents(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool, team: str | None) -> None:
+    """Per agent: offered, answered, talk, hold, AHT, pause time by reason, occupancy."""
+    from ..records import reports
+
+    _run(app, "agents", start, end, tz, as_json, as_csv, reports.agents, team=team)
+
+
+@report.command("queues")
+@_period_options
+@pass_app
+def report_queues(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool) -> None:
+    """Per queue: offered, answered, abandoned, timed out, average wait, service level."""
+    from ..records import reports
+
+    _run(app, "queues", start, end, tz, as_json, as_csv, reports.queues)
+
+
+@report.command("calls")
+@_period_options
+@click.option("--team", default=None, help="Only calls answered by this team's agents.")
+@click.option("--caller", default=None, help="Caller number contains this.")
+@click.option("--agent", default=None, help="Answered (or transferred to) this extension.")
+@click.option("--queue", default=None, help="Entered this queue.")
+@click.option("--disposition", type=click.Choice(["answered", "abandoned", "timeout", "no_agents", "no_answer",
+                                                  "busy", "failed"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
+@pass_app
+def report_calls(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool, team: str | None,
+                 caller: str | None, agent: str | None, queue: str | None, disposition: str | None, limit: int) -> None:
+    """The calls of the period, newest first."""
+    from ..records import reports
+
+    _run(app, "calls", start, end, tz, as_json, as_csv, reports.calls, team=team, caller=caller, agent=agent,
+         queue=queue, disposition=disposition, limit=limit)
+
+
+@report.command("billing")
+@_period_options
+@click.option("--team", default=None, help="Only this team's agents.")
+@pass_app
+def report_billing(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool, team: str | None) -> None:
+    """Per independent/umbrella agent and month: billable minutes and calls, rate, total."""
+    from ..records import reports
+
+    _run(app, "billing", start, end, tz, as_json, as_csv, reports.billing, team=team)
+
+
+@click.command()
+@click.option("--older-than", "older_than", required=True, help="90d, 26w, 2y, or a date (YYYY-MM-DD, UTC).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def purge(app: AppContext, older_than: str, yes: bool) -> None:
+    """Delete call records, agent events and recordings (files too) older than a cutoff.
+
+    The deletion is written to the audit log.
+    """
+    from ..records import purge as retention
+
+    before = retention.cutoff(older_than)
+    if not yes:
+        click.confirm(f"Delete every call record, agent event and recording from before {before:%Y-%m-%d %H:%M} UTC?",
+                      abort=True)
+    with app.session() as session:
+        done = retention.purge(session, before)
+    removed, failed = retention.remove_files(app.settings, done.files)
+    click.echo(f"Deleted {done.calls} call records, {done.agent_events} agent events and {done.recordings} "
+               f"recordings ({removed} files).")
+    for failure in failed:
+        click.echo(f"Could not delete {failure}.", err=True)
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,132 @@
+"""Read what Asterisk wrote to its own files (CEL CSV, queue_log) while nobody was listening.
+
+Asterisk appends to these files whether or not the collector runs, so they are the durable
+record. A cursor per file (table record_sources) remembers where reading may resume: the start of
+the oldest call still unfinished at the last read, so a crash between two reads loses nothing.
+Reading again what was already stored is harmless: the store's natural keys drop it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, select
+
+from ..models import RecordSource, utcnow
+from .events import Engine
+from .sources import parse_cel_line, parse_queue_log_line
+from .types import AgentEventRow, epoch
+
+# Lines this much older than the oldest open call are re-read anyway: queue_log and CEL stamp
+# the start of a call a little apart.
+MARGIN = 60.0
+CEL_SOURCE = "cel_csv"
+QUEUE_LOG_SOURCE = "queue_log"
+
+
+@dataclass
+class Cursor:
+    inode: int = 0
+    offset: int = 0
+
+
+@dataclass
+class ReadStats:
+    cel_lines: int = 0
+    queue_lines: int = 0
+    skipped: int = 0
+
+
+def read_lines(path: Path, cursor: Cursor) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for each complete line from the cursor on; from the start if the file was rotated."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        st = os.fstat(handle.fileno())
+        start = cursor.offset if (st.st_ino == cursor.inode and st.st_size >= cursor.offset) else 0
+        handle.seek(start)
+        offset = start
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break  # Asterisk is still writing this one; the next read gets it whole.
+            yield offset, line
+            offset += len(line)
+
+
+def load_cursor(conn: Connection, name: str) -> Cursor:
+    row = conn.execute(select(RecordSource.inode, RecordSource.offset).where(RecordSource.name == name)).first()
+    return Cursor(row[0], row[1]) if row else Cursor()
+
+
+def save_cursor(conn: Connection, name: str, cursor: Cursor) -> None:
+    table = RecordSource.__table__
+    values = {"inode": cursor.inode, "offset": cursor.offset, "updated_at": utcnow()}
+    if conn.execute(table.update().where(table.c.name == name).values(**values)).rowcount == 0:
+        conn.execute(table.insert().values(name=name, **values))
+
+
+class Backfill:
+    """Feeds the engine from the files; `commit_cursors` runs in the transaction storing the rows."""
+
+    def __init__(self, engine: Engine, cel_path: Path, queue_log_path: Path) -> None:
+        self.engine = engine
+        self.cel_path = cel_path
+        self.queue_log_path = queue_log_path
+        # name -> (inode, first offset read, [(time, offset)], end offset)
+        self._marks: dict[str, tuple[int, int, list[tuple[float, int]], int]] = {}
+
+    def read(self, conn: Connection) -> ReadStats:
+        """Feed every line after the stored cursors to the engine.
+
+        queue_log goes first: its entries wait beside the engine until their call's CEL
+        LINKEDID_END finishes the call.
+        """
+        stats = ReadStats()
+        for name, path in ((QUEUE_LOG_SOURCE, self.queue_log_path), (CEL_SOURCE, self.cel_path)):
+            cursor = load_cursor(conn, name)
+            inode = _inode(path)
+            first = cursor.offset if inode == cursor.inode else 0
+            end = first
+            marks: list[tuple[float, int]] = []
+            for offset, raw in read_lines(path, cursor):
+                end = offset + len(raw)
+                text = raw.decode("utf-8", errors="replace")
+                item = parse_cel_line(text) if name == CEL_SOURCE else parse_queue_log_line(text)
+                if item is None:
+                    stats.skipped += 1
+                    continue
+                marks.append((epoch(item.at) if isinstance(item, AgentEventRow) else item.time, offset))
+                self.engine.feed(item)
+                if name == CEL_SOURCE:
+                    stats.cel_lines += 1
+                else:
+                    stats.queue_lines += 1
+            self._marks[name] = (inode, first, marks, end)
+        return stats
+
+    def commit_cursors(self, conn: Connection) -> None:
+        """Move each cursor to the first line of the oldest call still open in the engine."""
+        oldest = self.engine.oldest_open()
+        for name, (inode, first, marks, end) in self._marks.items():
+            offset = end
+            if oldest is not None:
+                keep = next((i for i, (t, _) in enumerate(marks) if t >= oldest - MARGIN), None)
+                if keep == 0:
+                    offset = first  # the open call began before this read: stay where we were
+                elif keep is not None:
+                    offset = marks[keep][1]
+            save_cursor(conn, name, Cursor(inode, offset))
+        self._marks.clear()
+
+
+def _inode(path: Path) -> int:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return 0

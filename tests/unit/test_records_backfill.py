@@ -1,0 +1,101 @@
+"""The collector's backfill from Asterisk's files: crashes and restarts lose nothing, add nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from homepbx import db
+from homepbx.config import AsteriskSettings, DatabaseSettings, Settings
+from homepbx.models import AgentEvent, CallRecord
+from homepbx.records.collector import CEL_FILE, QUEUE_LOG_FILE, Collector
+
+from .records_data import day_one
+
+
+def settings_for(tmp_path: Path, url: str) -> Settings:
+    return replace(Settings(), database=DatabaseSettings(url=url),
+                   asterisk=AsteriskSettings(root=str(tmp_path), log_dir="/var/log/asterisk"))
+
+
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    base = tmp_path / "var/log/asterisk"
+    (base / "cel-custom").mkdir(parents=True, exist_ok=True)
+    return base / CEL_FILE, base / QUEUE_LOG_FILE
+
+
+def append(path: Path, lines: list[str]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.writelines(lines)
+
+
+def stored(url: str) -> tuple[list[tuple[str, str, float]], int]:
+    with db.engine_for(url).connect() as conn:
+        calls = conn.execute(select(CallRecord.linkedid, CallRecord.disposition, CallRecord.talk_s)
+                             .order_by(CallRecord.linkedid)).all()
+        events = conn.execute(select(func.count()).select_from(AgentEvent)).scalar_one()
+    return [tuple(c) for c in calls], events
+
+
+def test_crash_mid_batch_then_restart_stores_every_call_once(tmp_path: Path, migrated_url: str) -> None:
+    stream, ids = day_one()
+    cel, qlog = files(tmp_path)
+    settings = settings_for(tmp_path, migrated_url)
+    # Asterisk wrote the first 40% of the day, the last CEL line only half-way (no newline yet).
+    n_cel, n_q = len(stream.cel_lines) * 2 // 5, len(stream.queue_log) * 2 // 5
+    append(cel, stream.cel_lines[:n_cel])
+    append(qlog, stream.queue_log[:n_q])
+    half = stream.cel_lines[n_cel]
+    append(cel, [half[: len(half) // 2]])
+    first = Collector(settings)
+    first.catch_up()
+    partial, _ = stored(migrated_url)
+    assert 0 < len(partial) < len(ids)
+    assert first.engine.open_calls > 0
+
+    # kill -9: the engine's memory is gone. Asterisk finishes the line and writes the rest.
+    append(cel, [half[len(half) // 2:]] + stream.cel_lines[n_cel + 1:])
+    append(qlog, stream.queue_log[n_q:])
+    second = Collector(settings)
+    second.catch_up()
+    calls, events = stored(migrated_url)
+    assert sorted(c[0] for c in calls) == sorted(ids.values())
+    assert {c[0]: c[1] for c in calls}[ids["timeout"]] == "timeout"
+    assert events == 8
+    assert second.engine.open_calls == 0
+
+    # A third start reads nothing new and stores nothing.
+    third = Collector(settings)
+    third.catch_up()
+    assert stored(migrated_url) == (calls, events)
+    assert third.totals.calls == 0
+
+
+def test_cursor_skips_what_was_fully_stored(tmp_path: Path, migrated_url: str) -> None:
+    stream, _ = day_one()
+    cel, qlog = files(tmp_path)
+    append(cel, stream.cel_lines)
+    append(qlog, stream.queue_log)
+    settings = settings_for(tmp_path, migrated_url)
+    Collector(settings).catch_up()
+    again = Collector(settings)
+    stats = again.backfill
+    with db.engine_for(migrated_url).begin() as conn:
+        read = stats.read(conn)
+    assert (read.cel_lines, read.queue_lines) == (0, 0)
+
+
+def test_rotated_file_is_read_from_its_start(tmp_path: Path, migrated_url: str) -> None:
+    stream, ids = day_one()
+    cel, qlog = files(tmp_path)
+    settings = settings_for(tmp_path, migrated_url)
+    append(cel, stream.cel_lines[:10])
+    Collector(settings).catch_up()
+    # logrotate: the old file moves away, Asterisk starts a new one.
+    cel.rename(cel.with_suffix(".csv.1"))
+    append(cel, stream.cel_lines)
+    append(qlog, stream.queue_log)
+    Collector(settings).catch_up()
+    assert len(stored(migrated_url)[0]) == len(ids)
