@@ -1,0 +1,167 @@
+"""`homepbx lab ...` and `homepbx quickstart`: a real Asterisk 22 on this machine, to try homepbx."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import click
+
+from .. import config
+from ..config import Settings
+from .common import AppContext, pass_app
+
+SETTINGS_FILE = "homepbx.toml"
+
+
+def lab_site_settings(app: AppContext) -> tuple[Settings, Path]:
+    """The settings of the lab's own homepbx site: the lab PBX plus a SQLite database in the lab root."""
+    from ..lab import LabPBX
+
+    pbx = LabPBX(app.settings)
+    settings = pbx.lab_settings()
+    root = Path(app.settings.lab.root)
+    settings = replace(settings, database=replace(settings.database, url=f"sqlite:///{root / 'homepbx.db'}"))
+    return settings, root / SETTINGS_FILE
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def bring_up(app: AppContext, rebuild: bool) -> tuple[Settings, Path]:
+    """Build (once) and start the lab PBX with the lab site's configuration applied."""
+    from .. import db, publish
+    from ..lab import LabPBX
+    from ..lab.chroot import require_root
+
+    require_root()
+    pbx = LabPBX(app.settings)
+    if rebuild:
+        pbx.down()
+    if not pbx.chroot.is_built() or rebuild:
+        click.echo("Building the lab (Debian sid + Asterisk 22 + baresip): about a minute, once.", err=True)
+    pbx.chroot.ensure(rebuild=rebuild)
+    settings, settings_path = lab_site_settings(app)
+    _write_private(settings_path, "# The lab's homepbx site (written by `homepbx lab up`).\n" + config.to_toml(settings))
+    db.upgrade(settings.database.url)
+    running = pbx.status().running
+    publish.publish(settings, force=True, reload=running)
+    pbx.up(wait=True, timeout=120)
+    return settings, settings_path
+
+
+@click.group()
+def lab() -> None:
+    """A local Asterisk 22 lab PBX in a Debian sid chroot, on 127.0.0.1 (needs root)."""
+
+
+@lab.command("up")
+@click.option("--rebuild", is_flag=True, help="Rebuild the chroot from nothing first.")
+@pass_app
+def up(app: AppContext, rebuild: bool) -> None:
+    """Start the lab PBX (building it once), with the lab site's configuration applied."""
+    settings, settings_path = bring_up(app, rebuild)
+    a = settings.asterisk
+    click.echo(f"The lab PBX runs on {a.bind_address}: SIP {a.udp_port} (UDP/TCP), TLS {a.tls_port}, AMI {settings.ami.port}.")
+    click.echo("Use the lab's own homepbx site with:")
+    click.echo(f"  export HOMEPBX_CONFIG={settings_path}")
+    click.echo("  homepbx agent add 1001 --name 'First Agent' && homepbx apply")
+    click.echo("Or run `homepbx quickstart` for a ready demo site.")
+
+
+@lab.command("down")
+@pass_app
+def down(app: AppContext) -> None:
+    """Stop the lab PBX (only what the lab started) and unmount what it mounted."""
+    from ..lab import LabPBX
+    from ..lab.chroot import require_root
+
+    require_root()
+    LabPBX(app.settings).down()
+    click.echo("The lab PBX is stopped.")
+
+
+@lab.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def status(app: AppContext, as_json: bool) -> None:
+    """Is the lab built and running?"""
+    from ..lab import LabPBX
+
+    st = LabPBX(app.settings).status()
+    if as_json:
+        click.echo(json.dumps(asdict(st), indent=2))
+        return
+    click.echo(f"root      {st.root}\naddress   {st.address}\nbuilt     {'yes' if st.built else 'no'}")
+    click.echo(f"running   {'yes, pid ' + str(st.pid) if st.running else 'no'}\nversion   {st.version or '-'}")
+
+
+@lab.command("logs")
+@click.option("-n", "--lines", type=int, default=50, show_default=True)
+@pass_app
+def logs(app: AppContext, lines: int) -> None:
+    """Show the end of the lab Asterisk's log."""
+    from ..lab import LabPBX
+
+    click.echo(LabPBX(app.settings).logs(lines))
+
+
+@lab.command("shell")
+@pass_app
+def shell(app: AppContext) -> None:
+    """Open the lab Asterisk's console (asterisk -rvvv)."""
+    from ..lab import LabPBX
+
+    raise SystemExit(LabPBX(app.settings).shell())
+
+
+DEMO_AGENTS = (("1001", "Agent Alice", "agent"), ("1002", "Agent Bob", "agent"), ("2001", "Supervisor Sam", "supervisor"))
+
+
+@click.command()
+@click.option("--rebuild", is_flag=True, help="Rebuild the lab chroot from nothing first.")
+@pass_app
+def quickstart(app: AppContext, rebuild: bool) -> None:
+    """Start the lab and provision a demo site: two agents, a supervisor, a team and a queue.
+
+    Prints the softphone settings of each account (new passwords on every run).
+    """
+    from .. import db, provisioning, publish
+    from ..provisioning import AgentSpec
+    from .agents import show_credentials
+
+    settings, settings_path = bring_up(app, rebuild)
+    shown = []
+    with db.session_scope(settings.database.url) as session:
+        existing = {a.extension for a in provisioning.list_agents(session)}
+        if "demo" not in {t.name for t, _ in provisioning.list_teams(session)}:
+            provisioning.add_team(session, "demo", "quickstart demo team")
+            session.flush()
+        for ext, name, role in DEMO_AGENTS:
+            if ext in existing:
+                shown.append(provisioning.rotate_password(session, settings, ext))
+            else:
+                spec = AgentSpec(ext, name, team="demo" if role == "agent" else None, role=role)  # type: ignore[arg-type]
+                shown.extend(provisioning.add_agents(session, settings, [spec]))
+        session.flush()
+        if not provisioning.list_scopes(session, "2001"):
+            provisioning.add_scope(session, "2001", "demo")
+        if "support" not in {q.name for q, _ in provisioning.list_queues(session)}:
+            provisioning.add_queue(session, "support", "500", strategy="ringall")
+            session.flush()
+            provisioning.add_members(session, "support", ["1001", "1002"])
+    publish.publish(settings)
+    for creds in shown:
+        click.echo(f"\n== {creds.display_name} ==")
+        show_credentials(creds, as_json=False)
+    click.echo("\nThe demo site is live. Register softphones with the settings above, then:")
+    click.echo("  call 1002 from 1001; dial 500 to reach the support queue;")
+    click.echo("  from 2001, dial *21 + an agent's extension to listen in (*22 whisper, *23 barge).")
+    click.echo(f"Manage it with: export HOMEPBX_CONFIG={settings_path}")
