@@ -9,6 +9,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,6 +165,9 @@ class LabPBX:
 
     def shell(self) -> int:
         """An interactive Asterisk console (`asterisk -rvvv`); returns its exit code."""
+        if not sys.stdin.isatty():
+            # without a terminal the console never sees an end of input and waits forever
+            raise OperationalError("The lab shell needs an interactive terminal.")
         if self._running_pid() is None:
             raise OperationalError("The lab PBX is not running: start it with homepbx lab up.")
         return subprocess.call(self.chroot.command(["asterisk", "-rvvv"]), env=CHROOT_ENV)

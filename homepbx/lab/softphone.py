@@ -2,6 +2,15 @@
 
 It sends a pure tone (ausine) and writes what it hears to a WAV file (aufile as the audio
 player), so tests can tell who heard whom with `homepbx.lab.tones`.
+
+What baresip 1.1.0 (Debian sid) needs, checked against the binary:
+- `audio_source ausine,<Hz>` with `ausrc_srate 48000`; `audio_player aufile,<file.wav>`
+  records what it hears (aufile is also an auplay in 1.1.0; the header is fixed on close);
+- `net_interface <address>` takes an address too, and keeps media off the host's main NIC;
+- ctrl_tcp speaks netstring JSON `{"command","params","token"}`; the commands are menu's
+  long names (dial, accept, hangup, sndcode, uanew, quit), so menu.so must be loaded;
+- events (REGISTER_OK, CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED, CALL_DTMF_START...) are
+  only sent to connected clients, so the account is added with `uanew` once we listen.
 """
 
 from __future__ import annotations
