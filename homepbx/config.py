@@ -25,11 +25,11 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class AsteriskSettings:
+    # Paths below are as Asterisk sees them; `root` turns them into paths on this host:
+    # "/" normally, the chroot for the lab.
+    root: str = "/"
     # Where `apply` writes the generated files (Asterisk's own /etc/asterisk by default).
     config_dir: str = "/etc/asterisk"
-    # Prefix to turn a path as Asterisk sees it into a path on this host: "/" normally,
-    # the chroot for the lab.
-    root: str = "/"
     # Digest realm and the address agents put in their softphone.
     sip_domain: str = "homepbx"
     public_address: str = ""

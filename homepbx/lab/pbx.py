@@ -180,7 +180,7 @@ class LabPBX:
         base = self.settings
         asterisk = replace(
             base.asterisk,
-            config_dir=str(self.chroot.host("/etc/asterisk")),
+            config_dir="/etc/asterisk",
             root=str(self.chroot.path),
             sip_domain=self.address,
             public_address=self.address,

@@ -1,6 +1,6 @@
 """Fixtures for tests against the real lab: Asterisk 22 and baresip softphones in the chroot.
 
-HOMEPBX_TEST_LAB_ROOT (default /var/lib/homepbx/lab) picks the cached chroot, built from
+HOMEPBX_TEST_LAB_ROOT (default /var/lib/homepbx/lab-test) picks the cached chroot, built from
 nothing on first use (about a minute); HOMEPBX_TEST_LAB_ADDRESS (default 127.0.0.1) the
 loopback address the PBX and softphones bind, so two test runs can use 127.0.0.1 and 127.0.0.2.
 """
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from homepbx.apply import config_dir as apply_config_dir
 from homepbx.config import LabSettings, Settings
 from homepbx.lab.pbx import LabPBX
 from homepbx.lab.softphone import PhoneConfig, Softphone
 from homepbx.lab.tones import ToneWindow, detect_tones
 
-LAB_ROOT = os.environ.get("HOMEPBX_TEST_LAB_ROOT", "/var/lib/homepbx/lab")
+LAB_ROOT = os.environ.get("HOMEPBX_TEST_LAB_ROOT", "/var/lib/homepbx/lab-test")
 LAB_ADDRESS = os.environ.get("HOMEPBX_TEST_LAB_ADDRESS", "127.0.0.1")
 
 # One tone per role, as the design fixes them.
@@ -58,7 +59,8 @@ def lab(lab_settings: Settings) -> Iterator[LabPBX]:
     """The lab PBX, running for the whole session; stopped at the end if this session started it."""
     reason = _lab_unavailable()
     if reason:
-        pytest.skip(reason)
+        # A skipped lab is no proof: fail loudly; run `make unit` for the tests without it.
+        pytest.fail(f"The lab tests cannot run: {reason}.", pytrace=False)
     pbx = LabPBX(lab_settings)
     was_running = pbx.status().running
     started = time.monotonic()
@@ -73,7 +75,7 @@ def lab(lab_settings: Settings) -> Iterator[LabPBX]:
 
 def install_config(pbx: LabPBX, files: dict[str, str], restart: bool = True) -> None:
     """Write Asterisk config files into the lab's config dir, then restart Asterisk (sub-second)."""
-    config_dir = Path(pbx.lab_settings().asterisk.config_dir)
+    config_dir = apply_config_dir(pbx.lab_settings())
     for name, text in files.items():
         (config_dir / name).write_text(text, encoding="utf-8")
     if restart:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -11,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from homepbx.apply import config_dir as apply_config_dir
 from homepbx.config import LabSettings, Settings
 from homepbx.errors import OperationalError
 from homepbx.lab import chroot as chroot_module
@@ -63,7 +62,7 @@ def standin_config(pbx: LabPBX) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def standin_lab(lab: LabPBX) -> LabPBX:
-    config_dir = Path(lab.lab_settings().asterisk.config_dir)
+    config_dir = apply_config_dir(lab.lab_settings())
     for name, text in standin_config(lab).items():
         (config_dir / name).write_text(text, encoding="utf-8")
     lab.restart()
@@ -168,27 +167,3 @@ def test_lab_needs_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     pbx = LabPBX(Settings(lab=LabSettings(root=str(tmp_path))))
     with pytest.raises(OperationalError, match=r"^The lab needs root: run it with sudo\.$"):
         pbx.up()
-
-
-@pytest.mark.skipif(not os.environ.get("HOMEPBX_TEST_LAB_COLD"), reason="set HOMEPBX_TEST_LAB_COLD=1 to time a cold build")
-def test_cold_build_then_up(lab: LabPBX) -> None:
-    """Build a lab from nothing next to the test lab, time it, throw it away."""
-    root = Path(f"{lab.root}-cold-{os.getpid()}")
-    pbx = LabPBX(Settings(lab=LabSettings(root=str(root), address=lab.address)))
-    try:
-        started = time.monotonic()
-        built = pbx.chroot.ensure()
-        # the test lab holds the address: prove the cold one boots, on the same address
-        # once the test lab is stopped, then give the address back
-        lab.down()
-        booted = time.monotonic()
-        pbx.up(timeout=120)
-        up_seconds = time.monotonic() - booted
-        print(f"\ncold build {built:.1f} s, first up {up_seconds:.1f} s, total {time.monotonic() - started:.1f} s")
-        assert pbx.status().running
-    finally:
-        pbx.down()
-        if root.exists():
-            chroot_module.unmount_under(root)
-            shutil.rmtree(root)
-        lab.up()
