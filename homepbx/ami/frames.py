@@ -30,6 +30,7 @@ TERMINATOR = b"\r\n\r\n"
 BANNER_PREFIX = b"Asterisk Call Manager/"
 _END_COMMAND = "--END COMMAND--"
 _END_COMMAND_BYTES = _END_COMMAND.encode()
+_FOLLOWS = b"Response: Follows"
 # Headers that may precede the raw body of a legacy "Response: Follows" answer.
 _FOLLOWS_HEADERS = frozenset({"response", "privilege", "actionid", "message", "commandid"})
 # Never shown by repr(): a Login action echoed in a log must not leak the secret.
@@ -177,6 +178,9 @@ class Message:
         return len(self._keys)
 
 
+_new_message = object.__new__
+
+
 class LowerCache(dict[str, str]):
     """Memoised ``str.lower`` for header names (AMI has a few hundred distinct ones).
 
@@ -210,7 +214,13 @@ def parse_frame(text: str, lower: Callable[[str], str] = str.lower) -> Message |
     keys, seps, values = zip(*[line.partition(": ") for line in lines])
     if "" in seps:
         return _parse_irregular(lines)
-    return Message._from_columns(keys, values, (), lower)
+    # Inlined Message._from_columns: this line runs once per event.
+    message = _new_message(Message)
+    message._keys = keys
+    message._values = values
+    message.body = ()
+    message._index = dict(zip(map(lower, reversed(keys)), reversed(values)))
+    return message
 
 
 def _parse_irregular(lines: list[str]) -> Message:
@@ -302,16 +312,30 @@ class FrameBuffer:
         elif TERMINATOR not in data:
             self._hold(data)
             return []
-        frames = data.split(TERMINATOR)
-        rest = frames.pop()
+        cut = data.rfind(TERMINATOR)
+        complete, rest = data[:cut], data[cut + 4 :]
         messages: list[Message] = []
         append = messages.append
+        if _FOLLOWS not in complete:
+            # The usual case: decode everything complete at once. Splitting on the terminator
+            # afterwards is equivalent to decoding frame by frame: the terminator is ASCII, and
+            # errors="replace" never swallows an ASCII byte, so an invalid byte (a latin-1
+            # caller name...) costs one character of its message, never its neighbours.
+            lower = self._lower
+            for text in complete.decode("utf-8", "replace").split("\r\n\r\n"):
+                message = parse_frame(text, lower)
+                if message is not None:
+                    append(message)
+            if rest:
+                self._hold(rest)
+            return messages
+        frames = complete.split(TERMINATOR)
         i = 0
         count = len(frames)
         while i < count:
             frame = frames[i]
             i += 1
-            if frame.startswith(b"Response: Follows") and _END_COMMAND_BYTES not in frame:
+            if frame.startswith(_FOLLOWS) and _END_COMMAND_BYTES not in frame:
                 # A legacy command body may hold blank lines: it ends at --END COMMAND--.
                 end = next((j for j in range(i, count) if _END_COMMAND_BYTES in frames[j]), None)
                 if end is None:
@@ -319,8 +343,6 @@ class FrameBuffer:
                     break
                 frame = TERMINATOR.join(frames[i - 1 : end + 1])
                 i = end + 1
-            # errors="replace": an invalid byte (a latin-1 caller name...) costs one character
-            # of that message, never the connection or the neighbouring messages.
             message = parse_frame(frame.decode("utf-8", "replace"), self._lower)
             if message is not None:
                 append(message)

@@ -417,6 +417,20 @@ def test_safe_read_only_action_in_flight_is_retried_after_reconnect() -> None:
     run(main)
 
 
+def test_keepalive_ping_detects_a_silent_peer_and_reconnects() -> None:
+    async def main() -> None:
+        async with FakeAmi() as ami:
+            ami.hold.add("ping")  # the peer is there but answers nothing (NAT state lost...)
+            client = client_for(ami, timeout=0.1, reconnect=True, reconnect_delay=(0.01, 0.05), ping_interval=0.02)
+            reconnected = asyncio.Event()
+            client.on_reconnect(lambda c: reconnected.set())
+            async with client:
+                await asyncio.wait_for(reconnected.wait(), 2)
+            assert ami.names().count("Login") >= 2
+
+    run(main)
+
+
 def test_without_reconnect_a_drop_fails_actions_and_later_calls() -> None:
     async def main() -> None:
         async with FakeAmi() as ami:
