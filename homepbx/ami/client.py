@@ -116,7 +116,9 @@ class Response:
     def raise_for_error(self) -> Response:
         """Return self, or raise ``AmiActionError`` if Asterisk answered ``Response: Error``."""
         if not self.success:
-            reason = self.text.rstrip(".") or "no reason given"
+            # A failed Command says "Command output follows"; the reason is in its output.
+            reason = "; ".join(self.output).strip() or self.text
+            reason = reason.rstrip(".") or "no reason given"
             raise AmiActionError(f"Asterisk refused the {self.action} action: {reason}.")
         return self
 

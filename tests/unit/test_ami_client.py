@@ -184,7 +184,15 @@ def test_command_output_lines() -> None:
         async with FakeAmi() as ami:
 
             async def command(conn: Connection, action: Action) -> None:
-                assert action.get("Command") == "core show version"
+                if action.get("Command") == "no such command":
+                    await conn.reply(
+                        action,
+                        "Response: Error",
+                        "Message: Command output follows",
+                        "Output: No such command 'no such command' (type 'core show help no such' "
+                        "for other possible commands)",
+                    )
+                    return
                 await conn.reply(
                     action,
                     "Response: Success",
@@ -199,6 +207,13 @@ def test_command_output_lines() -> None:
                     "Asterisk 22.10.0 built by debian",
                     "second line",
                 ]
+                # What Asterisk 22.10 answers for an unknown CLI command (checked on a real one).
+                with pytest.raises(AmiActionError) as info:
+                    await client.command("no such command")
+                assert str(info.value) == (
+                    "Asterisk refused the Command action: No such command 'no such command' "
+                    "(type 'core show help no such' for other possible commands)."
+                )
 
     run(main)
 
