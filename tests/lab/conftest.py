@@ -142,3 +142,11 @@ def tones() -> ToneHelper:
     """Tone detection on what softphones heard (see homepbx.lab.tones)."""
     return ToneHelper()
 
+
+
+@pytest.fixture(scope="session")
+def site(lab: LabPBX, tmp_path_factory: pytest.TempPathFactory) -> "LabSite":
+    """A homepbx site (database + settings) on the lab PBX, shared by the whole session."""
+    from .site import LabSite
+
+    return LabSite(lab, tmp_path_factory.mktemp("lab-site"))

@@ -1,0 +1,84 @@
+"""A homepbx site on the lab PBX: provisioned through the real CLI, applied to the real Asterisk.
+
+One site per test session (one database); each test module provisions its own extensions
+and calls `site.apply()` before placing calls.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from homepbx import config, db, publish
+from homepbx.config import Settings
+from homepbx.lab.pbx import LabPBX
+from homepbx.lab.softphone import PhoneConfig, Softphone
+
+from ..unit.cli_helpers import Cli, Result
+
+
+class LabSite:
+    """The lab PBX plus a homepbx database and settings file pointed at it."""
+
+    def __init__(self, pbx: LabPBX, workdir: Path) -> None:
+        self.pbx = pbx
+        settings = pbx.lab_settings()
+        self.settings: Settings = replace(
+            settings, database=replace(settings.database, url=f"sqlite:///{workdir / 'site.db'}")
+        )
+        self.config_path = workdir / "homepbx.toml"
+        self.config_path.write_text(config.to_toml(self.settings), encoding="utf-8")
+        self.config_path.chmod(0o600)
+        self.cli = Cli(self.config_path)
+        db.upgrade(self.settings.database.url)
+        # Passwords as `agent add` printed them, by extension.
+        self.passwords: dict[str, str] = {}
+
+    def run(self, *args: str) -> Result:
+        """Run `homepbx ARGS` and insist it succeeded."""
+        res = self.cli(*args)
+        assert res.exit_code == 0, f"homepbx {' '.join(args)} failed: {res.stderr}"
+        return res
+
+    def add_agent(self, extension: str, name: str, *options: str) -> dict[str, Any]:
+        """`homepbx agent add EXT --name NAME ... --json`; returns the softphone settings it printed."""
+        shown = json.loads(self.run("agent", "add", extension, "--name", name, *options, "--json").stdout)
+        self.passwords[extension] = shown["password"]
+        return shown
+
+    def ensure_team(self, name: str) -> None:
+        teams = {t["name"] for t in json.loads(self.run("team", "list", "--json").stdout)}
+        if name not in teams:
+            self.run("team", "add", name)
+
+    def apply(self) -> list[str]:
+        """Write the rendered config (replacing other tests' stand-ins) and restart Asterisk if it changed.
+
+        A restart (under a second) rather than a reload: transports only bind at start.
+        Tests of `homepbx apply`'s own reload use the CLI instead.
+        """
+        out = publish.publish(self.settings, force=True, reload=False)
+        if out.result.changed or not self.pbx.status().running:
+            self.pbx.restart()
+        return out.result.changed
+
+    def phone(self, extension: str, tone_hz: int, password: str | None = None, **options: Any) -> PhoneConfig:
+        """A softphone config for a provisioned extension (use with the `softphone` factory)."""
+        return PhoneConfig(
+            name=extension,
+            username=extension,
+            password=password if password is not None else self.passwords[extension],
+            address=self.pbx.address,
+            tone_hz=tone_hz,
+            **options,
+        )
+
+    def start_phone(self, factory: Any, extension: str, tone_hz: int, **options: Any) -> Softphone:
+        """Start and register a softphone for EXT through the `softphone` fixture factory."""
+        cfg = self.phone(extension, tone_hz, **options)
+        fields = {k: v for k, v in cfg.__dict__.items() if k != "name"}
+        phone = factory(cfg.name, **fields)
+        phone.wait_registered(15)
+        return phone
