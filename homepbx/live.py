@@ -37,6 +37,15 @@ class Channel:
             return ""
         return self.name[len("PJSIP/"):].rsplit("-", 1)[0]
 
+    @property
+    def seconds(self) -> int:
+        """Age of the channel (CoreShowChannels gives HH:MM:SS)."""
+        try:
+            h, m, sec = (int(x) for x in self.duration.split(":"))
+        except ValueError:
+            return 0
+        return h * 3600 + m * 60 + sec
+
     @classmethod
     def from_event(cls, ev: Message) -> Channel:
         g = lambda key: ev.get(key, "") or ""  # noqa: E731
@@ -72,4 +81,4 @@ async def agent_call(client: AmiClient, extension: str) -> Channel:
     if not up:
         raise NotOnCall(f"Agent {ext} is not on a call.", field="agent")
     # Several channels (a consultation call during an attended transfer): the oldest is the call.
-    return max(up, key=lambda c: int(c.duration) if c.duration.isdigit() else 0)
+    return max(up, key=lambda c: c.seconds)
