@@ -35,6 +35,7 @@ class LabSite:
         db.upgrade(self.settings.database.url)
         # Passwords as `agent add` printed them, by extension.
         self.passwords: dict[str, str] = {}
+        self._local_changed = False
 
     def run(self, *args: str) -> Result:
         """Run `homepbx ARGS` and insist it succeeded."""
@@ -60,9 +61,32 @@ class LabSite:
         Tests of `homepbx apply`'s own reload use the CLI instead.
         """
         out = publish.publish(self.settings, force=True, reload=False)
-        if out.result.changed or not self.pbx.status().running:
+        if out.result.changed or self._local_changed or not self.pbx.status().running:
             self.pbx.restart()
+            self._local_changed = False
         return out.result.changed
+
+    def add_outside_caller(self, name: str = "outside", password: str = "outside-secret-1") -> None:
+        """A lab-only PJSIP account in `homepbx-inbound`: what a trunk's caller reaches (the queues).
+
+        It lives in pjsip_local.conf, which the rendered pjsip.conf includes and homepbx never
+        writes; takes effect at the next `apply()` restart.
+        """
+        from homepbx.apply import config_dir
+
+        path = config_dir(self.settings) / "pjsip_local.conf"
+        existing = path.read_text(encoding="utf-8") if path.exists() else ""
+        if f"[{name}]" in existing:
+            return
+        block = (
+            f"\n[{name}]\ntype = endpoint\ncontext = homepbx-inbound\ndisallow = all\nallow = ulaw\n"
+            f"auth = {name}\naors = {name}\ndirect_media = no\nrtp_symmetric = yes\n"
+            f"[{name}]\ntype = auth\nauth_type = userpass\nusername = {name}\npassword = {password}\n"
+            f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+        )
+        path.write_text(existing + block, encoding="utf-8")
+        self.passwords[name] = password
+        self._local_changed = True
 
     def phone(self, extension: str, tone_hz: int, password: str | None = None, **options: Any) -> PhoneConfig:
         """A softphone config for a provisioned extension (use with the `softphone` factory)."""
