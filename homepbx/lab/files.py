@@ -47,7 +47,8 @@ MODULES = (
     "func_sprintf.so", "func_rand.so", "func_base64.so", "func_md5.so", "func_dialplan.so",
     "func_devstate.so", "func_extstate.so", "func_volume.so", "func_uuid.so", "func_export.so",
     # call records
-    "res_cdrel_custom.so", "cdr_csv.so", "cdr_custom.so", "cdr_manager.so", "cel_custom.so", "cel_manager.so",
+    # (cdr_csv and cdr_manager stay out: homepbx reads cdr_custom/cel_custom files and CEL events)
+    "res_cdrel_custom.so", "cdr_custom.so", "cel_custom.so", "cel_manager.so",
 )
 
 # Files homepbx does not render but modules above read: copied from the package's samples
@@ -55,7 +56,6 @@ MODULES = (
 SAMPLE_FILES = (
     "indications.conf", "ccss.conf", "acl.conf", "udptl.conf", "pjproject.conf",
     "pjsip_wizard.conf", "pjsip_notify.conf", "confbridge.conf", "cli_aliases.conf",
-    "musiconhold.conf",
 )
 
 DIRECTORIES = {
@@ -99,6 +99,32 @@ def modules_conf() -> str:
 def rtp_conf() -> str:
     """rtp.conf: a fixed port range, so a firewall or a second lab knows what to expect."""
     return f"{HEADER}[general]\nrtpstart = 10000\nrtpend = 20000\nstrictrtp = yes\nicesupport = no\n"
+
+
+MOH_DIR = "/usr/share/asterisk/moh/homepbx-lab"
+
+
+def musiconhold_conf() -> str:
+    """musiconhold.conf: one class playing a second of silence (Debian ships no music in minbase).
+
+    Silence rather than music: queue callers' hold audio must not blur the tones the lab
+    tests listen for.
+    """
+    return f"{HEADER}[default]\nmode = files\ndirectory = {MOH_DIR}\n"
+
+
+def silence_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A mono 16-bit WAV of silence, the lab's hold music."""
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\x00\x00" * int(seconds * rate))
+    return buffer.getvalue()
 
 
 def from_sample(text: str) -> str:

@@ -224,6 +224,7 @@ class LabPBX:
             "asterisk.conf": files.asterisk_conf(self.chroot.module_dir()),
             "modules.conf": files.modules_conf(),
             "rtp.conf": files.rtp_conf(),
+            "musiconhold.conf": files.musiconhold_conf(),
         }
         for name, text in owned.items():
             _write_atomic(etc / name, text)
@@ -232,8 +233,11 @@ class LabPBX:
             if not (etc / name).exists() and (samples / name).is_file():
                 _write_atomic(etc / name, files.from_sample((samples / name).read_text(encoding="utf-8")))
         for inner in ("/var/run/asterisk", "/var/log/asterisk", "/var/spool/asterisk/monitor/homepbx",
-                      "/var/lib/asterisk", "/usr/share/asterisk/moh", TLS_DIR):
+                      "/var/lib/asterisk", "/var/lib/asterisk/keys", files.MOH_DIR, TLS_DIR):
             self.chroot.host(inner).mkdir(parents=True, exist_ok=True)
+        silence = self.chroot.host(files.MOH_DIR) / "silence.wav"
+        if not silence.exists():
+            silence.write_bytes(files.silence_wav())
         self._ensure_certificate()
         self.ami_secret()
 
