@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("homepbx.cli.records", "collect", "Collect call records and agent events from Asterisk (a daemon)."),
     "report": ("homepbx.cli.records", "report", "Reports: agents, queues, calls, billing (--csv, --json)."),
     "purge": ("homepbx.cli.records", "purge", "Delete call records and recordings older than a cutoff (GDPR)."),
+    "spy": ("homepbx.cli.spy", "spy", "Supervise a live call: listen, whisper to the agent, barge in."),
     "quickstart": ("homepbx.cli.lab", "quickstart", "Start the lab, provision a demo site and print softphone settings."),
 }
 
