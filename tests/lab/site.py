@@ -36,6 +36,7 @@ class LabSite:
         # Passwords as `agent add` printed them, by extension.
         self.passwords: dict[str, str] = {}
         self._local_changed = False
+        self._outside: dict[str, str] = {}
 
     def run(self, *args: str) -> Result:
         """Run `homepbx ARGS` and insist it succeeded."""
@@ -74,18 +75,20 @@ class LabSite:
         """
         from homepbx.apply import config_dir
 
-        path = config_dir(self.settings) / "pjsip_local.conf"
-        existing = path.read_text(encoding="utf-8") if path.exists() else ""
-        if f"[{name}]" in existing:
+        if self._outside.get(name) == password:
             return
-        block = (
-            f"\n[{name}]\ntype = endpoint\ncontext = homepbx-inbound\ndisallow = all\nallow = ulaw\n"
-            f"auth = {name}\naors = {name}\ndirect_media = no\nrtp_symmetric = yes\n"
-            f"[{name}]\ntype = auth\nauth_type = userpass\nusername = {name}\npassword = {password}\n"
-            f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
-        )
-        path.write_text(existing + block, encoding="utf-8")
+        self._outside[name] = password
         self.passwords[name] = password
+        # The whole file is this session's: stale accounts of an earlier run go away.
+        blocks = [
+            f"[{n}]\ntype = endpoint\ncontext = homepbx-inbound\ndisallow = all\nallow = ulaw\n"
+            f"auth = {n}\naors = {n}\ndirect_media = no\nrtp_symmetric = yes\n"
+            f"[{n}]\ntype = auth\nauth_type = userpass\nusername = {n}\npassword = {p}\n"
+            f"[{n}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+            for n, p in sorted(self._outside.items())
+        ]
+        path = config_dir(self.settings) / "pjsip_local.conf"
+        path.write_text("; lab test accounts (tests/lab/site.py)\n" + "\n".join(blocks), encoding="utf-8")
         self._local_changed = True
 
     def phone(self, extension: str, tone_hz: int, password: str | None = None, **options: Any) -> PhoneConfig:
