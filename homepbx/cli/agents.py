@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,9 @@ from .. import provisioning
 from ..models import Agent
 from ..provisioning import AgentSpec, SoftphoneSettings
 from .common import AppContext, emit, emit_one, hint_apply, json_option, pass_app
+
+if TYPE_CHECKING:  # the AMI layer is imported only by the commands that use it (fast --help)
+    from ..agent_state import AgentStatus
 
 
 def agent_row(agent: Agent) -> dict[str, object]:
@@ -204,3 +208,106 @@ def import_(app: AppContext, csv_file: Path, credentials_out: Path) -> None:
         tmp.unlink(missing_ok=True)
     click.echo(f"Added {len(creds)} agents; their passwords are in {credentials_out} (readable only by you).")
     hint_apply()
+
+
+# --- queue states on the live PBX (login, logout, pause, unpause, status) ----------------------
+
+_STATUS_COLUMNS = ["agent", "state", "reason", "queues", "paused_in", "device", "calls_taken"]
+
+
+def _print_status(status: AgentStatus, as_json: bool) -> None:
+    emit_one(status.row(), as_json)
+
+
+@agent.command("login")
+@click.argument("extension")
+@click.option("--queue", default=None, help="Only this queue (default: every queue the agent is a member of).")
+@json_option
+@pass_app
+def login(app: AppContext, extension: str, queue: str | None, as_json: bool) -> None:
+    """Log an agent in to their queues; prints the state Asterisk then reports."""
+    from .. import agent_state
+    from ..ami import run_actions
+
+    with app.session() as session:
+        a, targets = agent_state.member_queues(session, extension, queue)
+        status = run_actions(app.settings.ami, lambda c: agent_state.login(c, a.extension, targets))
+        agent_state.record(session, "agent.login", a.extension, queues=[t.queue for t in targets])
+    _print_status(status, as_json)
+
+
+@agent.command("logout")
+@click.argument("extension")
+@click.option("--queue", default=None, help="Only this queue (default: every queue the agent is a member of).")
+@json_option
+@pass_app
+def logout(app: AppContext, extension: str, queue: str | None, as_json: bool) -> None:
+    """Log an agent out of their queues; prints the state Asterisk then reports."""
+    from .. import agent_state
+    from ..ami import run_actions
+
+    with app.session() as session:
+        a, targets = agent_state.member_queues(session, extension, queue)
+        status = run_actions(app.settings.ami, lambda c: agent_state.logout(c, a.extension, targets))
+        agent_state.record(session, "agent.logout", a.extension, queues=[t.queue for t in targets])
+    _print_status(status, as_json)
+
+
+@agent.command("pause")
+@click.argument("extension")
+@click.option("--reason", required=True, help="Why (break, lunch, training...): shown in status and reports.")
+@json_option
+@pass_app
+def pause(app: AppContext, extension: str, reason: str, as_json: bool) -> None:
+    """Pause an agent in every queue: no queue call reaches them until `agent unpause`."""
+    from .. import agent_state, names
+    from ..ami import run_actions
+
+    reason = names.reason(reason)
+    with app.session() as session:
+        a = provisioning.get_agent(session, extension)
+        status = run_actions(app.settings.ami, lambda c: agent_state.set_paused(c, a.extension, True, reason))
+        agent_state.record(session, "agent.pause", a.extension, reason=reason)
+    _print_status(status, as_json)
+
+
+@agent.command("unpause")
+@click.argument("extension")
+@json_option
+@pass_app
+def unpause(app: AppContext, extension: str, as_json: bool) -> None:
+    """Unpause an agent: queue calls reach them again."""
+    from .. import agent_state
+    from ..ami import run_actions
+
+    with app.session() as session:
+        a = provisioning.get_agent(session, extension)
+        status = run_actions(app.settings.ami, lambda c: agent_state.set_paused(c, a.extension, False))
+        agent_state.record(session, "agent.unpause", a.extension)
+    _print_status(status, as_json)
+
+
+@agent.command("status")
+@click.argument("extension", required=False)
+@json_option
+@pass_app
+def status(app: AppContext, extension: str | None, as_json: bool) -> None:
+    """Queue state of one agent or of all: logged out, available, on call, paused (with the reason).
+
+    The state is what Asterisk reports (QueueStatus), not what homepbx last asked for.
+    """
+    from .. import agent_state
+    from ..ami import run_actions
+    from ..models import Role
+
+    with app.session() as session:
+        if extension is not None:
+            extension = provisioning.get_agent(session, extension).extension
+            known: list[str] = [extension]
+        else:
+            known = [a.extension for a in provisioning.list_agents(session) if a.role == Role.agent and a.enabled]
+    rows = run_actions(app.settings.ami, lambda c: agent_state.statuses(c, known, extension))
+    if extension is not None:
+        _print_status(rows[0], as_json)
+    else:
+        emit([r.row() for r in rows], _STATUS_COLUMNS, as_json)

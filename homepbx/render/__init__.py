@@ -6,6 +6,8 @@ file starts with HEADER, whose MANAGED_MARKER `homepbx.apply` looks for before o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -21,8 +23,24 @@ SPY_CODES: dict[str, str] = {"listen": "*21", "whisper": "*22", "barge": "*23"}
 # ChanSpy options per mode for the dialplan codes: q quiet, E exit when the agent hangs up,
 # w whisper to the spied (agent) channel, B barge to both parties. No `u`: it makes the
 # argument an exact channel name, and here we only know the "PJSIP/<ext>-" prefix. Never
-# d/X (DTMF mode switching would let a listener turn into a barger).
+# d/X here: dialplans/supervisors.j2 adds `d` (DTMF mode switching) only in the contexts of
+# supervisors who hold every mode, since it would let a listener turn into a barger.
 SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
+
+
+@dataclass(frozen=True)
+class MemberQueue:
+    name: str
+    penalty: int
+
+
+def agent_queues(site: Site) -> dict[str, list[MemberQueue]]:
+    """Each agent's queues (by extension, in extension order) for the login/logout feature codes."""
+    by_agent: dict[str, list[MemberQueue]] = {}
+    for q in site.queues:
+        for m in q.members:
+            by_agent.setdefault(m.extension, []).append(MemberQueue(q.name, m.penalty))
+    return dict(sorted(by_agent.items()))
 
 
 def render_files(site: Site, options: Options) -> dict[str, str]:
@@ -36,6 +54,7 @@ def render_files(site: Site, options: Options) -> dict[str, str]:
         "spy_options": SPY_OPTIONS,
         # Teams with agents get spy contexts; including an empty (so missing) context would warn.
         "spy_teams": frozenset(t.name for t in site.teams if t.agents),
+        "agent_queues": agent_queues(site),
     }
     return {name: HEADER + env.get_template(template).render(context) for name, template in config_templates()}
 
