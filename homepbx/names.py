@@ -124,3 +124,21 @@ def hostname(value: str, field: str) -> str:
     if not _HOST.fullmatch(value):
         raise InvalidInput(f"The {field} must be a host name or an IPv4 address, got {value!r}.", field=field)
     return value
+
+
+_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def call_id(value: str, field: str = "call id") -> str:
+    """An Asterisk uniqueid/linkedid (e.g. `pbx1-1718000000.42`), safe as a file name part."""
+    if not _CALL_ID.fullmatch(value) or ".." in value:
+        raise InvalidInput(f"The {field} {value!r} is not an Asterisk call identifier.", field=field)
+    return value
+
+
+def transfer_target(value: str) -> str:
+    """A transfer target: an extension (digits) or a queue name (slug)."""
+    value = value.strip()
+    if value[:1].isdigit():
+        return extension(value, "transfer target")
+    return slug(value, "queue")
