@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     except HomepbxError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # Files the user pointed us at (settings, CSV, output folders): say which and why.
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"Error: {exc.strerror or exc}{where}.", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

@@ -8,12 +8,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session
 
 from .. import config, db
 from ..config import Settings
-from ..errors import OperationalError
+from ..errors import InvalidInput, OperationalError
 
 
 class AppContext:
@@ -39,6 +40,9 @@ class AppContext:
                 yield session
         except SAOperationalError as exc:
             raise OperationalError(f"The database failed: {exc.orig}".rstrip(".") + ".") from None
+        except IntegrityError:
+            # Checks run first, so this is a concurrent command that got there before us.
+            raise InvalidInput("Another change to the same records was made at the same time: nothing was changed, try again.") from None
 
 
 pass_app = click.make_pass_decorator(AppContext)

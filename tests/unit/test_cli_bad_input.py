@@ -94,3 +94,10 @@ def test_broken_settings_file_is_a_plain_error(tmp_path: Path) -> None:
     cfg.write_text("[nosuch]\n")
     assert_plain_error(Cli(cfg)("agent", "list"), code=2)
     assert_plain_error(Cli(tmp_path / "missing.toml")("agent", "list"), code=2)
+
+
+def test_unwritable_settings_path_is_a_plain_error(tmp_path: Path, sqlite_url: str) -> None:
+    target = tmp_path / "not-a-dir"
+    target.write_text("")
+    res = Cli(target / "homepbx.toml")("init", "--database-url", sqlite_url)
+    assert_plain_error(res, code=1)
