@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("homepbx.cli.records", "report", "Reports: agents, queues, calls, billing (--csv, --json)."),
     "purge": ("homepbx.cli.records", "purge", "Delete call records and recordings older than a cutoff (GDPR)."),
     "spy": ("homepbx.cli.spy", "spy", "Supervise a live call: listen, whisper to the agent, barge in."),
+    "call": ("homepbx.cli.calls", "call", "Calls in progress: list, transfer, hang up."),
+    "record": ("homepbx.cli.record", "record", "Call recordings: start, stop, pause, resume, list."),
     "quickstart": ("homepbx.cli.lab", "quickstart", "Start the lab, provision a demo site and print softphone settings."),
 }
 
