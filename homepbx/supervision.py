@@ -36,6 +36,9 @@ CHANSPY_OPTIONS: dict[str, str] = {"listen": "qEu", "whisper": "qEuw", "barge": 
 # barge in, so the mode permission would mean nothing.
 MODE_SWITCH_OPTION = "d"
 
+# Seconds between the supervisor answering and ChanSpy reporting that it started.
+SPY_START_TIMEOUT = 5.0
+
 # OriginateResponse Reason codes (Asterisk's AST_CONTROL_* values) in plain words.
 _ORIGINATE_REASONS = {
     "0": "could not be called (is the softphone registered?)",
@@ -143,7 +146,9 @@ class _Waiter:
             return None
 
 
-async def start(client: AmiClient, plan: SpyPlan, ring_timeout: float = 30.0, start_timeout: float = 5.0) -> SpyResult:
+async def start(
+    client: AmiClient, plan: SpyPlan, ring_timeout: float = 30.0, start_timeout: float | None = None
+) -> SpyResult:
     """Ring the supervisor and spy on the agent's current call; return once ChanSpyStart is seen.
 
     The client must receive `call` events. Raises live.NotOnCall (exit 2) if the agent has no
@@ -174,7 +179,10 @@ async def start(client: AmiClient, plan: SpyPlan, ring_timeout: float = 30.0, st
             why = _ORIGINATE_REASONS.get(origin.get("Reason") or "", "did not answer")
             raise OperationalError(f"Supervisor {plan.supervisor}'s softphone {why}.")
         sup_channel = origin.get("Channel") or ""
-        started = await waiter.first("ChanSpyStart", {"SpyeeChannel": channel.name}, start_timeout)
+        started = await waiter.first(
+            "ChanSpyStart", {"SpyeeChannel": channel.name},
+            SPY_START_TIMEOUT if start_timeout is None else start_timeout,
+        )
         if started is None:
             # The agent's call probably ended while the supervisor's phone rang: do not leave
             # the supervisor on a silent ChanSpy waiting for a channel that is gone.
