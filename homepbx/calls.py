@@ -1,0 +1,200 @@
+"""Live calls and call control over AMI: list, blind and attended transfer, hang-up.
+
+What a call is comes from Asterisk (`CoreShowChannels`), never from what homepbx asked for.
+Channels are grouped into calls by linkedid and by bridge (a consultation call during an
+attended transfer has its own linkedid but shares the transferring agent).
+
+Transfers act on the *agent's* channel: AMI `BlindTransfer` and `Atxfer` take the transferer
+and move its peer (the caller), which is what "transfer the call" means. Passing the caller's
+channel would transfer the agent to the target instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import names
+from .ami import AmiClient
+from .errors import InvalidInput, NotFound
+from .live import Channel, agent_call, channels
+from .models import Agent, Queue
+
+# The transferee (the caller) runs the target extension in this context: it holds every
+# enabled agent and includes the queues, whatever context the caller came in through.
+TRANSFER_CONTEXT = "homepbx-agents"
+
+# Device states in which an agent can take a transferred call.
+_FREE_STATES = {"NOT_INUSE"}
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """One call in progress, as Asterisk reports it."""
+
+    linkedid: str
+    caller: str
+    caller_name: str
+    agents: tuple[str, ...]
+    queue: str
+    state: str  # talking | waiting (in a queue, not yet with an agent) | ringing
+    seconds: int
+    channels: tuple[str, ...] = field(default=())
+
+    @property
+    def agent(self) -> str:
+        return ",".join(self.agents)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["agents"] = list(self.agents)
+        data["channels"] = list(self.channels)
+        return data
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a transfer sends the caller."""
+
+    exten: str
+    label: str  # "agent 4302" / "queue support"
+    agent: str = ""  # the target agent's extension, '' for a queue
+
+
+def group_calls(chans: list[Channel], agent_exts: set[str], queue_by_ext: dict[str, str]) -> list[LiveCall]:
+    """Group live channels into calls (pure: the unit tests feed it CoreShowChannels rows)."""
+    parent = {c.uniqueid: c.uniqueid for c in chans}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    first_by: dict[str, str] = {}
+    for c in chans:
+        for key in (f"l:{c.linkedid}", f"b:{c.bridge_id}" if c.bridge_id else ""):
+            if not key:
+                continue
+            if key in first_by:
+                union(c.uniqueid, first_by[key])
+            else:
+                first_by[key] = c.uniqueid
+    groups: dict[str, list[Channel]] = {}
+    for c in chans:
+        groups.setdefault(find(c.uniqueid), []).append(c)
+
+    calls = []
+    for members in groups.values():
+        # The caller: the channel that started the call (uniqueid == linkedid), else the oldest.
+        starters = [c for c in members if c.uniqueid == c.linkedid]
+        caller = max(starters or members, key=lambda c: c.seconds)
+        agents = sorted({c.endpoint for c in members if c is not caller and c.endpoint in agent_exts})
+        bridged_with_agent = bool(caller.bridge_id) and any(
+            c.bridge_id == caller.bridge_id and c.endpoint in agent_exts for c in members if c is not caller
+        )
+        queue = queue_by_ext.get(caller.exten, "") if caller.application.lower() == "queue" else ""
+        if bridged_with_agent:
+            state = "talking"
+        elif queue:
+            state = "waiting"
+        else:
+            state = "ringing" if caller.state != "Up" or any(c.state != "Up" for c in members) else "connected"
+        calls.append(LiveCall(
+            linkedid=caller.linkedid, caller=caller.caller_num, caller_name=caller.caller_name,
+            agents=tuple(agents), queue=queue, state=state, seconds=caller.seconds,
+            channels=tuple(sorted(c.name for c in members)),
+        ))
+    return sorted(calls, key=lambda c: (-c.seconds, c.linkedid))
+
+
+def site_names(session: Session) -> tuple[set[str], dict[str, str]]:
+    """Agent extensions and queue extension -> name, to label live channels."""
+    agents = set(session.scalars(select(Agent.extension)))
+    queues = {q.extension: q.name for q in session.scalars(select(Queue))}
+    return agents, queues
+
+
+async def live_calls(client: AmiClient, agent_exts: set[str], queue_by_ext: dict[str, str]) -> list[LiveCall]:
+    """Every call in progress on the PBX."""
+    return group_calls(await channels(client), agent_exts, queue_by_ext)
+
+
+def resolve_target(session: Session, value: str) -> Target:
+    """An enabled agent's extension, a queue's extension or a queue's name; NotFound otherwise."""
+    value = names.transfer_target(value)
+    if value[:1].isdigit():
+        agent = session.scalar(select(Agent).where(Agent.extension == value))
+        if agent is not None:
+            if not agent.enabled:
+                raise InvalidInput(f"Agent {value} is disabled and cannot take calls.", field="target")
+            return Target(value, f"agent {value}", agent=value)
+        queue = session.scalar(select(Queue).where(Queue.extension == value))
+        if queue is None:
+            raise NotFound(f"No agent or queue has extension {value}.", field="target")
+    else:
+        queue = session.scalar(select(Queue).where(Queue.name == value))
+        if queue is None:
+            raise NotFound(f"No queue is named {value!r}.", field="target")
+    return Target(queue.extension, f"queue {queue.name}")
+
+
+async def bridge_peers(client: AmiClient, channel: Channel) -> list[Channel]:
+    """The other channels in `channel`'s bridge (the caller, for an agent's channel)."""
+    if not channel.bridge_id:
+        return []
+    return [c for c in await channels(client) if c.bridge_id == channel.bridge_id and c.name != channel.name]
+
+
+async def _check_target_free(client: AmiClient, target: Target) -> None:
+    # Refuse up front rather than send the caller to a softphone that cannot ring: a blind
+    # transfer to an unreachable agent would otherwise end in a hang-up.
+    if not target.agent:
+        return
+    response = (await client.action("DeviceStateList")).raise_for_error()
+    device = f"PJSIP/{target.agent}"
+    state = next((ev.get("State", "") for ev in response.events if ev.get("Device") == device), "UNKNOWN")
+    if state in _FREE_STATES:
+        return
+    if state in ("UNAVAILABLE", "UNKNOWN", "INVALID"):
+        raise InvalidInput(f"Agent {target.agent} cannot take the call: their softphone is not registered.",
+                           field="target")
+    raise InvalidInput(f"Agent {target.agent} cannot take the call: they are busy ({state.lower()}).",
+                       field="target")
+
+
+async def transfer(client: AmiClient, agent: str, target: Target, *, attended: bool = False) -> Channel:
+    """Transfer agent `agent`'s call to `target`; return the agent's channel that was acted on.
+
+    Blind: the caller leaves at once and rings the target (or waits in the target queue).
+    Attended: the caller is held while the agent talks to the target; hanging up completes it,
+    and a target that does not answer hands the caller back to the agent.
+    """
+    agent = names.extension(agent, "agent")
+    if target.agent == agent:
+        raise InvalidInput(f"Agent {agent} cannot transfer a call to themselves.", field="target")
+    chan = await agent_call(client, agent)
+    if not await bridge_peers(client, chan):
+        raise InvalidInput(f"Agent {agent} has no one on the line to transfer.", field="agent")
+    await _check_target_free(client, target)
+    headers = {"Channel": chan.name, "Exten": target.exten, "Context": TRANSFER_CONTEXT}
+    (await client.action("Atxfer" if attended else "BlindTransfer", headers)).raise_for_error()
+    return chan
+
+
+async def hangup(client: AmiClient, agent: str) -> list[str]:
+    """End agent `agent`'s call: hang up the agent's channel and everyone bridged with it."""
+    chan = await agent_call(client, agent)
+    victims = [chan.name] + [c.name for c in await bridge_peers(client, chan)]
+    for name in victims:
+        # Cause 16: normal clearing, so nobody's phone reports an error.
+        response = await client.action("Hangup", {"Channel": name, "Cause": "16"})
+        if not response.success and "No such channel" not in response.text:
+            response.raise_for_error()
+    return victims
