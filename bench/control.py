@@ -1,0 +1,149 @@
+"""Call-control figures on the real lab.
+
+Spy latency: from starting `homepbx spy whisper AGENT --supervisor EXT` (the real CLI, a new
+Python process each time, process start included) to Asterisk's ChanSpyStart event, seen on a
+separate AMI connection. The supervisor's softphone (baresip) answers automatically, so the
+figure includes the ring and answer. Target: <= 0.5 s.
+
+Needs root. Provisions its own extensions (4191, 4192, 4991) into a fresh database and writes
+the rendered config into the lab: give it a lab of its own (`--root`, `--address`).
+Usage: python bench/control.py [--root /var/lib/homepbx/lab-bench] [--address 127.0.0.13] [--runs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from homepbx import config, db, publish
+from homepbx.ami import AmiClient, Message
+from homepbx.config import LabSettings, Settings
+from homepbx.lab.pbx import LabPBX
+from homepbx.lab.softphone import PhoneConfig, Softphone
+
+AGENT, CALLER, SUPERVISOR = "4191", "4192", "4991"
+
+
+@dataclass
+class BenchSite:
+    pbx: LabPBX
+    settings: Settings
+    config_path: Path
+    passwords: dict[str, str]
+
+    def cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "homepbx", "--config", str(self.config_path), *args]
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(self.cli(*args), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"homepbx {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def phone(self, ext: str, hz: int) -> Softphone:
+        cfg = PhoneConfig(name=f"bench-{ext}", username=ext, password=self.passwords[ext],
+                          address=self.pbx.address, tone_hz=hz)
+        phone = Softphone(self.pbx.chroot, cfg).start()
+        phone.wait_registered(15)
+        return phone
+
+
+def provision(pbx: LabPBX, workdir: Path) -> BenchSite:
+    """A fresh homepbx site on the lab: a team, an agent, a caller and a supervisor, applied."""
+    lab = pbx.lab_settings()
+    settings = replace(lab, database=replace(lab.database, url=f"sqlite:///{workdir / 'bench.db'}"))
+    config_path = workdir / "homepbx.toml"
+    config_path.write_text(config.to_toml(settings), encoding="utf-8")
+    config_path.chmod(0o600)
+    db.upgrade(settings.database.url)
+    site = BenchSite(pbx, settings, config_path, {})
+    site.run("team", "add", "bench-sup")
+    for ext, extra in ((AGENT, ["--team", "bench-sup"]), (CALLER, []), (SUPERVISOR, ["--role", "supervisor"])):
+        shown = json.loads(site.run("agent", "add", ext, "--name", f"Bench {ext}", *extra, "--json"))
+        site.passwords[ext] = shown["password"]
+    site.run("supervisor", "scope", "add", SUPERVISOR, "bench-sup")
+    publish.publish(settings, force=True, reload=False)
+    pbx.restart()
+    return site
+
+
+async def spy_latency(site: BenchSite, runs: int) -> list[tuple[float, float, float]]:
+    """Seconds from the CLI's start to ChanSpyStart, to the CLI's exit, to the Originate, per run."""
+    seen: list[tuple[float, Message]] = []
+    originated: list[float] = []
+    caller, agent, sup = site.phone(CALLER, 440), site.phone(AGENT, 1000), site.phone(SUPERVISOR, 2000)
+    out: list[tuple[float, float, float]] = []
+    async with AmiClient.from_settings(site.settings.ami, events="call") as monitor:
+        monitor.add_event_handler("ChanSpyStart", lambda ev: seen.append((time.monotonic(), ev)))
+        # The supervisor's channel appearing = the CLI's Originate reached Asterisk.
+        monitor.add_event_handler("Newchannel", lambda ev: ev.get("Channel", "").startswith(f"PJSIP/{SUPERVISOR}-")
+                                  and originated.append(time.monotonic()))
+        try:
+            for _ in range(runs):
+                caller.dial(AGENT)
+                caller.wait_event("CALL_ESTABLISHED", 15)
+                agent.wait_event("CALL_ESTABLISHED", 15)
+                await asyncio.sleep(0.5)
+                seen.clear()
+                originated.clear()
+                started = time.monotonic()
+                proc = await asyncio.create_subprocess_exec(
+                    *site.cli("spy", "whisper", AGENT, "--supervisor", SUPERVISOR),
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                )
+                _, err = await proc.communicate()
+                exited = time.monotonic()
+                if proc.returncode != 0:
+                    raise SystemExit(f"homepbx spy whisper failed: {err.decode().strip()}")
+                for _ in range(50):  # the monitor's copy of the event may trail the CLI's
+                    if seen:
+                        break
+                    await asyncio.sleep(0.02)
+                if not seen:
+                    raise SystemExit("no ChanSpyStart event reached the monitor connection")
+                out.append((seen[0][0] - started, exited - started, originated[0] - started))
+                sup.wait_event("CALL_ESTABLISHED", 10)
+                caller.hangup()
+                for phone in (caller, agent, sup):
+                    phone.wait_event("CALL_CLOSED", 10)
+                await asyncio.sleep(0.5)
+        finally:
+            for phone in (caller, agent, sup):
+                phone.stop()
+    return out
+
+
+def print_spy_latency(results: list[tuple[float, float, float]]) -> None:
+    to_event = [r[0] for r in results]
+    to_exit = [r[1] for r in results]
+    to_originate = [r[2] for r in results]
+    print(f"spy whisper -> ChanSpyStart over {len(results)} runs (process start included): "
+          f"median {statistics.median(to_event) * 1000:.0f} ms, best {min(to_event) * 1000:.0f} ms, "
+          f"worst {max(to_event) * 1000:.0f} ms (target <= 500 ms); "
+          f"of which CLI start -> Originate median {statistics.median(to_originate) * 1000:.0f} ms; "
+          f"CLI exit median {statistics.median(to_exit) * 1000:.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default="/var/lib/homepbx/lab-bench")
+    parser.add_argument("--address", default="127.0.0.13")
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    pbx = LabPBX(Settings(lab=LabSettings(root=args.root, address=args.address)))
+    pbx.up(wait=True, timeout=180)
+    with tempfile.TemporaryDirectory(prefix="homepbx-bench-control-") as tmp:
+        site = provision(pbx, Path(tmp))
+        print_spy_latency(asyncio.run(spy_latency(site, args.runs)))
+
+
+if __name__ == "__main__":
+    main()
