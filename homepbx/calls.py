@@ -11,6 +11,7 @@ channel would transfer the agent to the target instead.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ from .models import Agent, Queue
 # The transferee (the caller) runs the target extension in this context: it holds every
 # enabled agent and includes the queues, whatever context the caller came in through.
 TRANSFER_CONTEXT = "homepbx-agents"
+
+# Set by MixMonitor's i() option on a recorded channel (homepbx.recording, dialplans/queues.j2).
+RECORDING_ID_VAR = "HOMEPBX_MIXMON"
 
 # Device states in which an agent can take a transferred call.
 _FREE_STATES = {"NOT_INUSE"}
@@ -169,7 +173,8 @@ async def _check_target_free(client: AmiClient, target: Target) -> None:
                        field="target")
 
 
-async def transfer(client: AmiClient, agent: str, target: Target, *, attended: bool = False) -> Channel:
+async def transfer(client: AmiClient, agent: str, target: Target, *, attended: bool = False,
+                   wait: float = 20.0) -> Channel:
     """Transfer agent `agent`'s call to `target`; return the agent's channel that was acted on.
 
     Blind: the caller leaves at once and rings the target (or waits in the target queue).
@@ -183,9 +188,38 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
     if not await bridge_peers(client, chan):
         raise InvalidInput(f"Agent {agent} has no one on the line to transfer.", field="agent")
     await _check_target_free(client, target)
+    caller = max(await bridge_peers(client, chan), key=lambda c: c.seconds)
+    recorded = (await client.action("Getvar", {"Channel": caller.name, "Variable": RECORDING_ID_VAR})).get("Value")
     headers = {"Channel": chan.name, "Exten": target.exten, "Context": TRANSFER_CONTEXT}
     (await client.action("Atxfer" if attended else "BlindTransfer", headers)).raise_for_error()
+    if recorded and not attended:
+        await _keep_recording_whole(client, caller, chan, wait)
     return chan
+
+
+async def _keep_recording_whole(client: AmiClient, caller: Channel, old: Channel, wait: float) -> bool:
+    """After a blind transfer of a recorded call, make the recording hold the new agent too.
+
+    Seen on Asterisk 22.10: a MixMonitor on the caller's channel records only the caller once a
+    blind transfer has moved it to a new bridge; attaching a first audiohook to the new agent's
+    channel *after* it joined the bridge brings the other side back (a pre-dial audiohook, or a
+    new MixMonitor on the caller, does not). A unity-gain VOLUME is the lightest audiohook.
+    Returns False if no new agent answered within `wait` seconds (the caller may be queued).
+    """
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        now = [c for c in await channels(client) if c.name == caller.name]
+        if not now:
+            return False  # the caller hung up
+        if now[0].bridge_id:
+            peers = [c for c in await bridge_peers(client, now[0]) if c.name != old.name]
+            if peers:
+                for peer in peers:
+                    await client.action("Setvar", {"Channel": peer.name, "Variable": "VOLUME(TX)", "Value": "1"})
+                return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.3)
 
 
 async def hangup(client: AmiClient, agent: str) -> list[str]:

@@ -5,11 +5,9 @@ The caller's channel is the one that stays for the whole call: a transfer moves 
 agent, whereas the first agent's channel hangs up and would end a recording attached to it.
 
 How a channel says it is being recorded: MixMonitor's `i(HOMEPBX_MIXMON)` option stores the
-MixMonitor's id on the channel (the per-queue recording in the dialplan uses the same option), and
-`__HOMEPBX_RECORDED=1` is inherited by the legs the caller dials afterwards. Asterisk 22 drops
-the new agent's voice from a MixMonitor on the caller's channel after a blind transfer unless the
-agent's leg has an audiohook of its own; the dialplan's `homepbx-leg` pre-dial handler adds a
-unity-gain VOLUME on legs that see HOMEPBX_RECORDED (checked in tests/lab/test_recording_lab.py).
+MixMonitor's id on the channel (the per-queue recording in the dialplan uses the same option).
+Asterisk 22 drops the new agent's voice from a MixMonitor on the caller's channel after a blind
+transfer: `homepbx.calls.transfer` repairs that (see `_keep_recording_whole` there).
 
 MixMonitor's `Command` header is never sent: it runs a shell command as Asterisk.
 """
@@ -27,14 +25,13 @@ from sqlalchemy.orm import Session
 
 from . import audit, names
 from .ami import AmiClient
-from .calls import bridge_peers
+from .calls import RECORDING_ID_VAR, bridge_peers
 from .config import Settings
 from .errors import InvalidInput
 from .live import Channel, agent_call
 from .models import CallRecord, Recording, utcnow
 
-ID_VAR = "HOMEPBX_MIXMON"
-MARK_VAR = "HOMEPBX_RECORDED"
+ID_VAR = RECORDING_ID_VAR
 # b: write only while bridged (no hold music between legs); i(): remember the MixMonitor's id.
 MIXMONITOR_OPTIONS = f"bi({ID_VAR})"
 
@@ -126,8 +123,6 @@ async def start(client: AmiClient, session: Session, settings: Settings, agent: 
     session.flush()
     headers = {"Channel": caller.name, "File": path, "Options": MIXMONITOR_OPTIONS}
     (await client.action("MixMonitor", headers)).raise_for_error()
-    # Legs the caller dials from now on (a transfer) see it and get their audiohook.
-    await client.action("Setvar", {"Channel": caller.name, "Variable": f"__{MARK_VAR}", "Value": "1"})
     audit.record(session, "record.start", agent, path=path, linkedid=caller.linkedid)
     return row
 
@@ -148,8 +143,7 @@ async def stop(client: AmiClient, session: Session, agent: str) -> Recording:
     row.paused = json.dumps(_close_pauses(json.loads(row.paused or "[]"), now))
     headers = {"Channel": found.channel.name, "MixMonitorID": found.mixmonitor_id}
     (await client.action("StopMixMonitor", headers)).raise_for_error()
-    for var in (ID_VAR, f"__{MARK_VAR}"):
-        await client.action("Setvar", {"Channel": found.channel.name, "Variable": var, "Value": ""})
+    await client.action("Setvar", {"Channel": found.channel.name, "Variable": ID_VAR, "Value": ""})
     audit.record(session, "record.stop", names.extension(agent), path=row.path)
     return row
 

@@ -146,15 +146,12 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
             else:
                 prio, app = value.split(",", 1)
             assert prio in ("1", "n") or (s.name == "homepbx-queues" and prio == "n(queue)"), prio
-            if s.name == "homepbx-leg":
-                assert app in LEG_HANDLER, app
-                continue
             # Fixed nested options (pre-dial handler, MixMonitor id): compared whole.
             if app.startswith("Dial("):
-                assert app == f"Dial(PJSIP/{ext},30,b(homepbx-leg^s^1))", app
+                assert app == f"Dial(PJSIP/{ext},30)", app
                 continue
             if app.startswith("Queue("):
-                assert app == f"Queue({site.queues[0].name},tb(homepbx-leg^s^1),,,300)", app
+                assert app == f"Queue({site.queues[0].name},t,,,300)", app
                 continue
             if app.startswith("MixMonitor("):
                 assert app == f"MixMonitor({OPTIONS.recordings_dir}/${{UNIQUEID}}.wav,bi(HOMEPBX_MIXMON))", app
@@ -181,10 +178,6 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
     assert [v for _, v in sup_ctx.lines] == ["homepbx-supervisors"] + [
         f"homepbx-spy-{t}-{m}" for t in sup.teams if t in with_agents for m in modes
     ]
-
-
-# The agent legs' pre-dial handler (dialplans/queues.j2): fixed text, no site value in it.
-LEG_HANDLER = ('ExecIf($["${HOMEPBX_RECORDED}" = "1"]?Set(VOLUME(TX)=1))', "Return()")
 
 
 def _strip_dialplan_expressions(app: str) -> str:

@@ -1,0 +1,145 @@
+"""Recording on the real PBX: `homepbx record start|pause|resume|stop|list` and per-queue recording.
+
+The WAV files MixMonitor writes are read with the same tone detector as the softphones':
+both parties' tones while recording, neither while paused, and both sides after a transfer
+(Asterisk 22 loses the new agent's side after a blind transfer without the `homepbx-leg`
+pre-dial handler: see homepbx/recording.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from homepbx.lab.softphone import Softphone
+from homepbx.lab.tones import ToneWindow, detect_tones
+
+from .conftest import AGENT_HZ, CALLER_HZ
+from .site import LabSite
+from .test_calls_lab import (
+    FREQS,
+    NEW_AGENT_HZ,
+    QUEUE,
+    RECORDED_QUEUE,
+    RECORDED_QUEUE_EXT,
+    logged_in,
+    provision,
+    queue_call,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def rec_site(site: LabSite) -> LabSite:
+    return provision(site)
+
+
+def _windows(site: LabSite, path: str) -> list[ToneWindow]:
+    host = site.settings.host_path(path)
+    wait_for(lambda: host.exists() and host.stat().st_size > 44, 10, f"{host} to be written")
+    return detect_tones(host, FREQS)
+
+
+def _between(windows: list[ToneWindow], start: float, end: float) -> list[frozenset[float]]:
+    """Tones of the windows lying wholly inside [start, end] seconds of the file."""
+    return [w.present for w in windows if w.start >= start and w.start + 1.0 <= end]
+
+
+def _recordings(site: LabSite) -> list[dict]:
+    return json.loads(site.run("record", "list", "--json").stdout)
+
+
+def test_record_pause_resume_stop(rec_site: LabSite, softphone: Callable[..., Softphone]) -> None:
+    with logged_in(rec_site, (QUEUE, "4301")):
+        caller, agent, _ = queue_call(rec_site, softphone)
+        time.sleep(1)
+        started = time.monotonic()
+        path = json.loads(rec_site.run("record", "start", "4301", "--json").stdout)["path"]
+        assert path.startswith(rec_site.settings.asterisk.recordings_dir + "/")
+        again = rec_site.cli("record", "start", "4301")
+        assert again.exit_code == 2 and "already being recorded" in again.stderr
+        time.sleep(5)
+        rec_site.run("record", "pause", "4301")
+        paused_at = time.monotonic() - started
+        time.sleep(5)
+        rec_site.run("record", "resume", "4301")
+        resumed_at = time.monotonic() - started
+        time.sleep(5)
+        rec_site.run("record", "stop", "4301")
+        stopped_at = time.monotonic() - started
+        assert rec_site.cli("record", "stop", "4301").exit_code == 2  # nothing left to stop
+        caller.hangup()
+        agent.wait_event("CALL_CLOSED", 10)
+    windows = _windows(rec_site, path)
+    both = frozenset({CALLER_HZ, AGENT_HZ})
+    # One second of slack either side of each command for process start and AMI round trips.
+    before = _between(windows, 0.5, paused_at - 1.0)
+    during = _between(windows, paused_at + 1.0, resumed_at - 1.0)
+    after = _between(windows, resumed_at + 1.0, stopped_at - 1.0)
+    assert len(before) >= 3 and all(p == both for p in before), before
+    assert len(during) >= 2 and all(p == frozenset() for p in during), during
+    assert len(after) >= 2 and all(p == both for p in after), after
+    [row] = [r for r in _recordings(rec_site) if r["path"] == path]
+    assert row["agent"] == "4301" and row["linkedid"] and row["ended_at"]
+    [[p_start, p_end]] = row["paused"]
+    assert p_start and p_end and 3.0 <= row["paused_s"] <= 7.0
+
+
+def test_recording_keeps_both_sides_after_a_blind_transfer(
+    rec_site: LabSite, softphone: Callable[..., Softphone]
+) -> None:
+    with logged_in(rec_site, (QUEUE, "4301")):
+        caller, first, _ = queue_call(rec_site, softphone)
+        second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
+        started = time.monotonic()
+        path = json.loads(rec_site.run("record", "start", "4301", "--json").stdout)["path"]
+        time.sleep(4)
+        rec_site.run("call", "transfer", "4301", "--to", "4302")
+        moved = time.monotonic() - started
+        second.wait_event("CALL_ESTABLISHED", 15)
+        time.sleep(6)
+        rec_site.run("record", "stop", "4302")  # the recording follows the call to the new agent
+        stopped = time.monotonic() - started
+        caller.hangup()
+        second.wait_event("CALL_CLOSED", 10)
+    windows = _windows(rec_site, path)
+    before = _between(windows, 0.5, moved - 1.0)
+    assert len(before) >= 2 and all(p == {CALLER_HZ, AGENT_HZ} for p in before), before
+    # With `b`, the file skips the moment the caller was between bridges: count from its end.
+    after = [w.present for w in windows[-int(stopped - moved) + 2:-1]]
+    assert len(after) >= 3 and all(p == {CALLER_HZ, NEW_AGENT_HZ} for p in after), after
+
+
+def test_per_queue_recording_survives_an_attended_transfer_and_is_indexed(
+    rec_site: LabSite, softphone: Callable[..., Softphone]
+) -> None:
+    recordings_dir = rec_site.settings.host_path(rec_site.settings.asterisk.recordings_dir)
+    existing = set(Path(recordings_dir).glob("*.wav"))
+    with logged_in(rec_site, (RECORDED_QUEUE, "4301")):
+        caller, first, _ = queue_call(rec_site, softphone, exten=RECORDED_QUEUE_EXT)
+        second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
+        time.sleep(4)
+        started = rec_site.cli("record", "start", "4301")
+        assert started.exit_code == 2 and "already being recorded" in started.stderr
+        rec_site.run("call", "transfer", "4301", "--to", "4302", "--attended")
+        second.wait_event("CALL_ESTABLISHED", 15)
+        time.sleep(2)
+        first.hangup()
+        time.sleep(6)
+        rec_site.run("record", "pause", "4302")
+        time.sleep(1)
+        rec_site.run("record", "stop", "4302")
+        caller.hangup()
+        second.wait_event("CALL_CLOSED", 10)
+    [new] = set(Path(recordings_dir).glob("*.wav")) - existing
+    windows = _windows(rec_site, str(Path(rec_site.settings.asterisk.recordings_dir) / new.name))
+    present = [w.present for w in windows]
+    assert present[1:3] == [{CALLER_HZ, AGENT_HZ}] * 2, present
+    assert [{CALLER_HZ, NEW_AGENT_HZ}] * 3 == [p for p in present if NEW_AGENT_HZ in p][:3], present
+    [row] = [r for r in _recordings(rec_site) if r["path"].endswith(new.name)]
+    assert row["agent"] == "4302" and row["ended_at"] and len(row["paused"]) == 1
+    assert RECORDED_QUEUE  # the queue whose dialplan started it
