@@ -93,7 +93,12 @@ class Engine:
     def feed_ami(self, event: Mapping[str, Any], now: float) -> None:
         """One AMI event (a homepbx.ami Message or a dict); events the records ignore are dropped."""
         item = from_ami(event, self.asterisk_tz, now)
-        if item is not None:
+        if item is None:
+            return
+        # Most live events are CEL: skip `feed`'s isinstance chain for them.
+        if type(item) is CelEvent:
+            self.feed_cel(item)
+        else:
             self.feed(item)
 
     def feed(self, item: CelEvent | QueueEntry | HoldEvent | AgentEventRow) -> None:
@@ -110,23 +115,27 @@ class Engine:
     def feed_cel(self, ev: CelEvent) -> None:
         if not ev.linkedid:
             return
-        call = self._calls.get(ev.linkedid)
+        linkedid = ev.linkedid
+        call = self._calls.get(linkedid)
         if call is None:
-            call = self._calls[ev.linkedid] = _Call(ev.linkedid)
+            call = self._calls[linkedid] = _Call(linkedid)
+        t = ev.time
+        extra = ev.extra
         # The CSV has microseconds, AMI whole seconds: the second is the shared identity.
-        key = (ev.uniqueid, ev.event, int(ev.time), ev.appname, ev.extra.get("bridge_id", ""))
-        if key in call.seen:
+        key = (ev.uniqueid, ev.event, int(t), ev.appname, extra.get("bridge_id", "") if extra else "")
+        seen = call.seen
+        if key in seen:
             return
-        call.seen.add(key)
+        seen.add(key)
         call.events.append(ev)
-        if ev.time > call.last_seen:
-            call.last_seen = ev.time
-        if ev.time < call.first_seen:
-            call.first_seen = ev.time
-        if ev.time > self.clock:
-            self.clock = ev.time
+        if t > call.last_seen:
+            call.last_seen = t
+        if t < call.first_seen:
+            call.first_seen = t
+        if t > self.clock:
+            self.clock = t
         if ev.event == "LINKEDID_END":
-            del self._calls[ev.linkedid]
+            del self._calls[linkedid]
             self._done.append(self._finish(call, complete=True))
 
     def feed_queue(self, entry: QueueEntry) -> None:

@@ -103,16 +103,32 @@ def cel_from_ami(event: Mapping[str, Any] | EventLike, asterisk_tz: tzinfo | Non
 
 
 def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent:
+    # This runs for most AMI events a call centre sends: lookups bound once, the EventTime
+    # cache read inline, JSON parsed only when there is some.
     get = ev.get
-    whole = _local_seconds(get("eventtime") or "", asterisk_tz)
+    text = get("eventtime")
+    if text:
+        whole = _TIME_CACHE.get((text, asterisk_tz), False)
+        if whole is False:
+            whole = _local_seconds(text, asterisk_tz)
+    else:
+        whole = None
     stamp = get("timestamp")
     if whole is None:
         when = ami_time(ev, fallback)
     elif stamp:
         # Clamp into the EventTime second so the event keeps the same identity as its CSV twin.
-        when = min(max(_float(stamp, whole), whole), whole + 0.999999)
+        try:
+            when = float(stamp)
+        except ValueError:
+            when = whole
+        if when < whole:
+            when = whole
+        elif when > whole + 0.999999:
+            when = whole + 0.999999
     else:
         when = whole
+    extra = get("extra")
     return CelEvent(
         when,
         get("eventname") or "",
@@ -123,7 +139,7 @@ def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent
         get("application") or "",
         get("appdata") or "",
         get("peer") or "",
-        _extra(get("extra") or ""),
+        _extra(extra) if extra else {},
         get("calleridnum") or "",
         get("calleridname") or "",
         get("calleriddnid") or "",
@@ -235,6 +251,72 @@ def parse_queue_log_line(line: str) -> QueueEntry | AgentEventRow | None:
     return None
 
 
+def _member_agent(ev: EventLike) -> str:
+    return endpoint_of(ev.get("interface") or "") or endpoint_of(ev.get("destchannel") or "")
+
+
+def _hold(ev: EventLike, when: float, name: str) -> HoldEvent:
+    return HoldEvent(when, ev.get("linkedid") or "", ev.get("uniqueid") or "", name == "Hold")
+
+
+def _caller_join(ev: EventLike, when: float, name: str) -> QueueEntry:
+    return QueueEntry(when, ev.get("uniqueid") or "", ev.get("queue") or "", "", "ENTERQUEUE",
+                      ("", ev.get("calleridnum") or "", ev.get("position") or ""), ev.get("linkedid") or "")
+
+
+def _agent_connect(ev: EventLike, when: float, name: str) -> QueueEntry:
+    data = (ev.get("holdtime") or "0", ev.get("destuniqueid") or "", ev.get("ringtime") or "0")
+    return QueueEntry(when, ev.get("uniqueid") or "", ev.get("queue") or "", _member_agent(ev), "CONNECT", data,
+                      ev.get("linkedid") or "")
+
+
+def _caller_abandon(ev: EventLike, when: float, name: str) -> QueueEntry:
+    data = (ev.get("position") or "", ev.get("originalposition") or "", ev.get("holdtime") or "0")
+    return QueueEntry(when, ev.get("uniqueid") or "", ev.get("queue") or "", "", "ABANDON", data, ev.get("linkedid") or "")
+
+
+_COMPLETE_KINDS = {"agent": "COMPLETEAGENT", "transfer": "COMPLETEAGENT"}
+
+
+def _agent_complete(ev: EventLike, when: float, name: str) -> QueueEntry:
+    kind = _COMPLETE_KINDS.get((ev.get("reason") or "").lower(), "COMPLETECALLER")
+    data = (ev.get("holdtime") or "0", ev.get("talktime") or "0", "")
+    return QueueEntry(when, ev.get("uniqueid") or "", ev.get("queue") or "", _member_agent(ev), kind, data,
+                      ev.get("linkedid") or "")
+
+
+def _ring_no_answer(ev: EventLike, when: float, name: str) -> QueueEntry:
+    return QueueEntry(when, ev.get("uniqueid") or "", ev.get("queue") or "", _member_agent(ev), "RINGNOANSWER",
+                      (ev.get("ringtime") or "0",), ev.get("linkedid") or "")
+
+
+def _member_change(ev: EventLike, when: float, name: str) -> AgentEventRow:
+    if name == "QueueMemberPause":
+        paused = (ev.get("paused") or "0") == "1"
+        kind = "pause" if paused else "unpause"
+        reason = (ev.get("pausedreason") or ev.get("reason") or "") if paused else ""
+    else:
+        kind, reason = ("login" if name == "QueueMemberAdded" else "logout"), ""
+    return AgentEventRow(at=utc(int(when)), agent=_member_agent(ev), queue=ev.get("queue") or "", event=kind,
+                         reason=reason[:40])
+
+
+# AMI event name -> its translation; any other event is not needed by the records (one dict
+# lookup decides, as most of a busy AMI stream is events we drop or CEL).
+_AMI_EVENTS: dict[str, Any] = {
+    "Hold": _hold,
+    "Unhold": _hold,
+    "QueueCallerJoin": _caller_join,
+    "AgentConnect": _agent_connect,
+    "QueueCallerAbandon": _caller_abandon,
+    "AgentComplete": _agent_complete,
+    "AgentRingNoAnswer": _ring_no_answer,
+    "QueueMemberAdded": _member_change,
+    "QueueMemberRemoved": _member_change,
+    "QueueMemberPause": _member_change,
+}
+
+
 def from_ami(
     event: Mapping[str, Any] | EventLike, asterisk_tz: tzinfo | None, now: float
 ) -> CelEvent | QueueEntry | HoldEvent | AgentEventRow | None:
@@ -243,32 +325,7 @@ def from_ami(
     name = ev.get("event") or ""
     if name == "CEL":
         return _cel(ev, asterisk_tz, now)
-    when = ami_time(ev, now)
-    if name in ("Hold", "Unhold"):
-        return HoldEvent(when, ev.get("linkedid") or "", ev.get("uniqueid") or "", name == "Hold")
-    queue = ev.get("queue") or ""
-    agent = endpoint_of(ev.get("interface") or "") or endpoint_of(ev.get("destchannel") or "")
-    uid, linkedid = ev.get("uniqueid") or "", ev.get("linkedid") or ""
-    if name == "QueueCallerJoin":
-        return QueueEntry(when, uid, queue, "", "ENTERQUEUE", ("", ev.get("calleridnum") or "", ev.get("position") or ""), linkedid)
-    if name == "AgentConnect":
-        data = (ev.get("holdtime") or "0", ev.get("destuniqueid") or "", ev.get("ringtime") or "0")
-        return QueueEntry(when, uid, queue, agent, "CONNECT", data, linkedid)
-    if name == "QueueCallerAbandon":
-        data = (ev.get("position") or "", ev.get("originalposition") or "", ev.get("holdtime") or "0")
-        return QueueEntry(when, uid, queue, "", "ABANDON", data, linkedid)
-    if name == "AgentComplete":
-        kind = {"agent": "COMPLETEAGENT", "transfer": "COMPLETEAGENT"}.get((ev.get("reason") or "").lower(), "COMPLETECALLER")
-        data = (ev.get("holdtime") or "0", ev.get("talktime") or "0", "")
-        return QueueEntry(when, uid, queue, agent, kind, data, linkedid)
-    if name == "AgentRingNoAnswer":
-        return QueueEntry(when, uid, queue, agent, "RINGNOANSWER", (ev.get("ringtime") or "0",), linkedid)
-    if name in ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause"):
-        if name == "QueueMemberPause":
-            paused = (ev.get("paused") or "0") == "1"
-            kind = "pause" if paused else "unpause"
-            reason = (ev.get("pausedreason") or ev.get("reason") or "") if paused else ""
-        else:
-            kind, reason = ("login" if name == "QueueMemberAdded" else "logout"), ""
-        return AgentEventRow(at=utc(int(when)), agent=agent, queue=queue, event=kind, reason=reason[:40])
-    return None
+    translate = _AMI_EVENTS.get(name)
+    if translate is None:
+        return None
+    return translate(ev, ami_time(ev, now), name)

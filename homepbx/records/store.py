@@ -5,17 +5,29 @@ its linkedid is new: `INSERT ... ON CONFLICT DO NOTHING RETURNING linkedid` tell
 are, in one statement per batch. Agent events stand alone; their key holds whole seconds, and
 since queue_log and AMI may stamp the same change one second apart, a change already stored
 within a second is not stored again.
+
+The writes are the collector's hot path (thousands of calls a second), so they skip the ORM and
+SQLAlchemy's per-row parameter processing: rows go to the driver as plain tuples, a few
+statements per table per batch whatever its size.
+- PostgreSQL: one `INSERT ... SELECT FROM unnest(<one array per column>)` per table; the
+  arrays travel as single parameters, so a batch is one round trip per table.
+- SQLite: the calls as multi-row `VALUES` (for RETURNING), the other tables with
+  `executemany` (sqlite3 loops in C over one prepared statement). Datetimes are written in
+  exactly the text form SQLAlchemy's SQLite dialect writes, so keys and range queries agree
+  whichever path wrote a row.
+Both are ON CONFLICT DO NOTHING on each table's natural key: replaying a batch adds nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, DateTime, Table, and_, select
+from sqlalchemy.dialects import postgresql
 
 from ..models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
 from .types import AgentEventRow, Batch, CallRow, LegRow, QueueEventRow, RecordingRow
@@ -26,8 +38,9 @@ _QUEUE: Table = QueueEvent.__table__  # type: ignore[assignment]
 _AGENT: Table = AgentEvent.__table__  # type: ignore[assignment]
 _RECORDINGS: Table = Recording.__table__  # type: ignore[assignment]
 
-_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (CallRow, LegRow, QueueEventRow, AgentEventRow, RecordingRow)}
 _SAME_CHANGE = timedelta(seconds=1)
+# SQLite allows 32766 bound values per statement (3.32+); the calls' VALUES stay well below.
+_SQLITE_ROWS_PER_INSERT = 500
 
 
 @dataclass(frozen=True)
@@ -36,26 +49,149 @@ class Stored:
     agent_events: int = 0
 
 
-def _dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        names = _NAMES[type(row)]
-        out.append({n: getattr(row, n) for n in names})
+@dataclass(frozen=True)
+class _Spec:
+    """How one row type goes into its table: columns, natural key, a row -> tuple getter."""
+
+    table: Table
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    values: Callable[[Any], tuple[Any, ...]]
+    # Constant columns the rows do not carry (recordings start with no PCI pauses).
+    constants: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return self.columns + tuple(name for name, _ in self.constants)
+
+
+def _spec(table: Table, row_type: type, key: tuple[str, ...], constants: tuple[tuple[str, Any], ...] = ()) -> _Spec:
+    names = tuple(f.name for f in fields(row_type))
+    missing = [n for n in names if n not in table.c]
+    assert not missing, (table.name, missing)
+    return _Spec(table, names, key, attrgetter(*names), constants)
+
+
+_SPECS = {
+    CallRow: _spec(_CALLS, CallRow, ("linkedid",)),
+    LegRow: _spec(_LEGS, LegRow, ("linkedid", "uniqueid")),
+    QueueEventRow: _spec(_QUEUE, QueueEventRow, ("callid", "queue", "event", "at")),
+    AgentEventRow: _spec(_AGENT, AgentEventRow, ("agent", "queue", "event", "at")),
+    RecordingRow: _spec(_RECORDINGS, RecordingRow, ("path",), (("paused", "[]"),)),
+}
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+# -- PostgreSQL: one statement per table, one array parameter per column --------------------------
+_PG_DIALECT = postgresql.dialect()
+
+
+def _pg_array_type(column: Any) -> str:
+    return column.type.compile(dialect=_PG_DIALECT) + "[]"
+
+_PG_SQL: dict[tuple[type, bool], str] = {}
+
+
+def _pg_sql(row_type: type, returning: bool) -> str:
+    sql = _PG_SQL.get((row_type, returning))
+    if sql is None:
+        spec = _SPECS[row_type]
+        arrays = ", ".join(f"%b::{_pg_array_type(spec.table.c[n])}" for n in spec.columns)
+        consts = "".join(f", %s::{spec.table.c[n].type.compile(dialect=_PG_DIALECT)}" for n, _ in spec.constants)
+        sql = (f'INSERT INTO "{spec.table.name}" ({_quoted(spec.all_columns)}) '
+               f"SELECT *{consts} FROM unnest({arrays}) "
+               f"ON CONFLICT ({_quoted(spec.key)}) DO NOTHING")
+        if returning:
+            sql += f' RETURNING "{spec.key[0]}"'
+        _PG_SQL[(row_type, returning)] = sql
+    return sql
+
+
+def _pg_insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bool = False) -> list[Any]:
+    spec = _SPECS[row_type]
+    values = spec.values
+    # Columns as lists: zip(*) transposes the rows' tuples in C.
+    columns = [list(col) for col in zip(*map(values, rows))]
+    # Placeholders in statement order: the constants (in the SELECT list) come before the arrays.
+    params = tuple(value for _, value in spec.constants) + tuple(columns)
+    # Binary arrays (%b): psycopg then sends them without quoting each element in Python.
+    with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(_pg_sql(row_type, returning), params)
+        return [r[0] for r in cursor.fetchall()] if returning else []
+
+
+# -- SQLite: multi-row VALUES for the calls (RETURNING), executemany for the rest -----------------
+def _sqlite_converter(row_type: type) -> Callable[[Any], tuple[Any, ...]]:
+    spec = _SPECS[row_type]
+    values = spec.values
+    times = tuple(i for i, n in enumerate(spec.columns) if isinstance(spec.table.c[n].type, DateTime))
+    consts = tuple(v for _, v in spec.constants)
+
+    def convert(row: Any) -> tuple[Any, ...]:
+        out = list(values(row))
+        for i in times:
+            v = out[i]
+            if v is not None:
+                # SQLAlchemy's SQLite DateTime storage format: always six fractional digits.
+                out[i] = v.isoformat(" ", "microseconds")
+        return (*out, *consts) if consts else tuple(out)
+
+    return convert
+
+
+_SQLITE_CONVERT = {row_type: _sqlite_converter(row_type) for row_type in _SPECS}
+_SQLITE_SQL: dict[tuple[type, int], str] = {}
+
+
+def _sqlite_sql(row_type: type, n_rows: int) -> str:
+    """n_rows 0: one row, for executemany, no RETURNING; else n_rows rows RETURNING the key."""
+    sql = _SQLITE_SQL.get((row_type, n_rows))
+    if sql is None:
+        spec = _SPECS[row_type]
+        one = "(" + ", ".join("?" * len(spec.all_columns)) + ")"
+        sql = (f'INSERT INTO "{spec.table.name}" ({_quoted(spec.all_columns)}) '
+               f"VALUES {', '.join([one] * max(n_rows, 1))} ON CONFLICT ({_quoted(spec.key)}) DO NOTHING")
+        if n_rows:
+            sql += f' RETURNING "{spec.key[0]}"'
+        _SQLITE_SQL[(row_type, n_rows)] = sql
+    return sql
+
+
+def _sqlite_insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bool = False) -> list[Any]:
+    convert = _SQLITE_CONVERT[row_type]
+    if not returning:
+        conn.exec_driver_sql(_sqlite_sql(row_type, 0), list(map(convert, rows)))
+        return []
+    out: list[Any] = []
+    for i in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+        chunk = rows[i:i + _SQLITE_ROWS_PER_INSERT]
+        flat = tuple(v for row in map(convert, chunk) for v in row)
+        out.extend(r[0] for r in conn.exec_driver_sql(_sqlite_sql(row_type, len(chunk)), flat))
     return out
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def _insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bool = False) -> list[Any]:
+    """Insert rows of one type, skipping those whose natural key is taken; with `returning`, the
+    first key column of the rows actually inserted."""
+    if not rows:
+        return []
+    if conn.dialect.name == "postgresql":
+        return _pg_insert(conn, row_type, rows, returning)
+    return _sqlite_insert(conn, row_type, rows, returning)
 
 
+# -- the batch ------------------------------------------------------------------------------------
 def store(conn: Connection, batch: Batch) -> Stored:
     """Write a batch in the caller's transaction; returns how many calls and agent events were new."""
     new_calls = store_calls(conn, [c.call for c in batch.calls], batch)
     agent_rows = list(batch.agent_events)
-    for finished in batch.calls:
-        if finished.call.linkedid in new_calls:
-            agent_rows.extend(finished.agent_events)
+    if new_calls:
+        for finished in batch.calls:
+            if finished.agent_events and finished.call.linkedid in new_calls:
+                agent_rows.extend(finished.agent_events)
     added_events = store_agent_events(conn, agent_rows)
     return Stored(len(new_calls), added_events)
 
@@ -67,24 +203,21 @@ def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch) -> set
     unique: dict[str, CallRow] = {}
     for call in calls:
         unique.setdefault(call.linkedid, call)
-    stmt = _insert(conn, _CALLS).on_conflict_do_nothing(index_elements=["linkedid"]).returning(_CALLS.c.linkedid)
-    new = {row[0] for row in conn.execute(stmt, _dicts(unique.values()))}
+    new = set(_insert(conn, CallRow, list(unique.values()), returning=True))
     if not new:
         return new
-    legs, queue_rows, recordings = [], [], []
+    legs: list[LegRow] = []
+    queue_rows: list[QueueEventRow] = []
+    recordings: list[RecordingRow] = []
     for finished in batch.calls:
         if finished.call.linkedid in new:
-            legs.extend(finished.legs)
-            queue_rows.extend(finished.queue_events)
-            recordings.extend(finished.recordings)
-    if legs:
-        conn.execute(_insert(conn, _LEGS).on_conflict_do_nothing(index_elements=["linkedid", "uniqueid"]), _dicts(legs))
-    if queue_rows:
-        stmt = _insert(conn, _QUEUE).on_conflict_do_nothing(index_elements=["callid", "queue", "event", "at"])
-        conn.execute(stmt, _dicts(queue_rows))
-    if recordings:
-        rows = [dict(r, paused="[]") for r in _dicts(recordings)]
-        conn.execute(_insert(conn, _RECORDINGS).on_conflict_do_nothing(index_elements=["path"]), rows)
+            legs += finished.legs
+            queue_rows += finished.queue_events
+            if finished.recordings:
+                recordings += finished.recordings
+    _insert(conn, LegRow, legs)
+    _insert(conn, QueueEventRow, queue_rows)
+    _insert(conn, RecordingRow, recordings)
     return new
 
 
@@ -109,6 +242,5 @@ def store_agent_events(conn: Connection, events: Sequence[AgentEventRow]) -> int
         fresh.append(e)
     if not fresh:
         return 0
-    stmt = _insert(conn, _AGENT).on_conflict_do_nothing(index_elements=["agent", "queue", "event", "at"])
-    conn.execute(stmt, _dicts(fresh))
+    _insert(conn, AgentEventRow, fresh)
     return len(fresh)

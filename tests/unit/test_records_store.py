@@ -87,3 +87,55 @@ def test_stored_call_reads_back(migrated_url: str) -> None:
         call = session.scalars(select(CallRecord).where(CallRecord.linkedid == ids["transferred"])).one()
         assert (call.agent, call.last_agent, call.talk_s, call.transfers) == ("1001", "1003", 100.0, 1)
         assert sorted(leg.agent for leg in call.legs) == ["", "1001", "1003"]
+
+
+def _call(i: int, **over):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta
+
+    from homepbx.records.types import CallRow, FinishedCall, LegRow, QueueEventRow, RecordingRow
+
+    at = datetime(2026, 1, 1) + timedelta(seconds=i, microseconds=i % 7)
+    lid = f"1900000000.{i}"
+    call = CallRow(lid, at, None if i % 2 else at, at + timedelta(seconds=30), f"06{i}", "", "500", "sales",
+                   "" if i % 2 else "1001", "", "answered", "caller", 1.5, 0.0, 28.5, 0.0, 0, "", bool(i % 3))
+    legs = [LegRow(lid, lid, "PJSIP/trunk-1", "caller", "", at, None, None, 0.0, 0.0, 0.0, None),
+            LegRow(lid, lid + "1", "PJSIP/1001-1", "agent", "1001", at, at, at, 1.0, 28.5, 0.0, 16)]
+    queue = [QueueEventRow(lid, lid, "sales", "ENTERQUEUE", at.replace(microsecond=0), "", None, None)]
+    recs = [RecordingRow(f"/r/{i}.wav", lid, "1001", at, None)] if i % 5 == 0 else []
+    return FinishedCall(over.get("call", call), legs, queue, recs, [])
+
+
+def test_batch_writes_read_back_exactly_and_share_keys_with_orm_rows(migrated_url: str) -> None:
+    """The batch path skips the ORM: what it writes must read back equal, and its stored form of a
+    key (times included) must be the one the ORM writes, or replays would duplicate rows."""
+    from dataclasses import astuple
+
+    from homepbx.records.types import Batch, QueueEventRow
+
+    # More calls than one multi-row INSERT holds on SQLite, and one linkedid twice.
+    finished = [_call(i) for i in range(1200)] + [_call(7)]
+    with db.engine_for(migrated_url).begin() as conn:
+        assert store(conn, Batch(finished, [])) == Stored(1200, 0)
+    with db.session_scope(migrated_url) as session:
+        got = {c.linkedid: c for c in session.scalars(select(CallRecord))}
+        for f in finished[:1200]:
+            row = got[f.call.linkedid]
+            assert tuple(getattr(row, n) for n in f.call.__slots__) == astuple(f.call)
+        legs = {(leg.linkedid, leg.uniqueid): leg for leg in session.scalars(select(CallLeg))}
+        leg = finished[3].legs[1]
+        assert tuple(getattr(legs[(leg.linkedid, leg.uniqueid)], n) for n in leg.__slots__) == astuple(leg)
+        recs = session.scalars(select(Recording)).all()
+        assert len(recs) == 240 and {r.paused for r in recs} == {"[]"}
+        # A queue event the ORM wrote first has the same key as the batch path's twin.
+        at = finished[0].queue_events[0].at
+        session.add(QueueEvent(linkedid=finished[1].call.linkedid, callid="x", queue="sales", event="ENTERQUEUE",
+                               at=at, agent="", wait_s=None, talk_s=None))
+    twin = QueueEventRow(finished[1].call.linkedid, "x", "sales", "ENTERQUEUE", at, "", None, None)
+    from homepbx.records.store import _insert
+
+    with db.engine_for(migrated_url).begin() as conn:
+        _insert(conn, QueueEventRow, [twin])
+        # Replaying everything adds nothing.
+        assert store(conn, Batch(finished, [])) == Stored(0, 0)
+    assert counts(migrated_url) == {"call_records": 1200, "call_legs": 2400, "queue_events": 1201,
+                                    "agent_events": 0, "recordings": 240}
