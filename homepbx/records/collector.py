@@ -1,9 +1,15 @@
 """`homepbx collect`: AMI events in, call records and agent events out, as they happen.
 
-A thin runner around the pure engine. On start and after every AMI reconnect it first reads
-Asterisk's own files (backfill) so that what happened while it was away is stored; then it
-feeds live events, writing a batch every `flush_interval` seconds in one transaction together
-with the file cursors. SIGTERM/SIGINT: the current batch is written, then it exits 0.
+A thin runner around the pure engine. On start and after every AMI reconnect it reads
+Asterisk's own files (backfill) so that what happened while it was away is stored, and feeds
+live events, writing a batch every `flush_interval` seconds. SIGTERM/SIGINT: the current batch
+is written, then it exits 0.
+
+AMI is always up before the files are read, and live events wait until the read is done: an
+event is then either in the files when they are read or in the AMI stream after it, never in
+neither (the engine drops what both deliver). Reading first and connecting after would lose
+whatever Asterisk did in between, and a call ending after the connect would be stored with a
+hole in it (an answered call stored as abandoned), for good: its linkedid is then taken.
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ class Collector:
         self.totals = Totals()
         self.stop = asyncio.Event()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        # Set on an AMI reconnect: read the files before feeding the next live event.
+        self._missed = False
 
     # -- the parts that do not need AMI (tests drive these directly) ----------------------------
     def catch_up(self) -> None:
@@ -117,21 +125,37 @@ class Collector:
         self._queue.put_nowait((event, time.time()))
 
     def _on_reconnect(self, _client: Any) -> None:
+        # The client calls this right after the login, before the loop runs the consumer again,
+        # so events that came with or after the login are fed only after the files are read.
+        # The marker only wakes an idle consumer.
         log.warning("ami reconnected; reading Asterisk's files for what was missed")
+        self._missed = True
         self._queue.put_nowait(_BACKFILL)
+
+    async def _catch_up(self) -> None:
+        # In a thread, so the loop keeps reading AMI meanwhile (Asterisk drops a session whose
+        # events it cannot write for `writetimeout`); only this coroutine's caller feeds the
+        # engine, and it waits here, so the thread has the engine to itself.
+        await asyncio.to_thread(self.catch_up)
 
     async def run(self) -> Totals:
         from ..ami import AmiClient, AmiError
 
         db.ensure_current(self.url)
-        self.catch_up()
         client = AmiClient.from_settings(self.settings.ami, reconnect=True, ping_interval=20.0)
         client.add_event_handler("*", self._on_event)
         client.on_reconnect(self._on_reconnect)
         try:
             await client.connect()
         except AmiError as exc:
+            # Still store what the files hold: the next start resumes from there.
+            await self._catch_up()
             raise OperationalError(f"Cannot reach Asterisk's AMI at {client.where}: {exc}") from None
+        try:
+            await self._catch_up()
+        except BaseException:
+            await client.close()
+            raise
         log.info("collecting", extra={"ami": client.where})
         next_flush = time.monotonic() + self.flush_interval
         next_tail = time.monotonic() + self.tail_interval
@@ -142,10 +166,11 @@ class Collector:
                     item = await asyncio.wait_for(self._queue.get(), timeout)
                 except TimeoutError:
                     item = None
-                if item is _BACKFILL:
+                if self._missed:
+                    self._missed = False
                     self.flush()
-                    self.catch_up()
-                elif item is not None:
+                    await self._catch_up()
+                if item is not None and item is not _BACKFILL:
                     event, received = item
                     self.totals.events += 1
                     self.engine.feed_ami(event, received)
@@ -154,7 +179,7 @@ class Collector:
                     self.flush()
                     next_flush = now + self.flush_interval
                 if now >= next_tail:
-                    self.catch_up()
+                    await self._catch_up()
                     next_tail = now + self.tail_interval
         finally:
             # Whatever was received is stored before leaving; calls still open will be finished
