@@ -30,14 +30,17 @@ class CollectorProcess:
         assert self.process is not None, "the collector was never started"
         return self.process.pid
 
-    def start(self, timeout: float = 30.0) -> CollectorProcess:
-        """Start it and wait until it logs that it follows AMI live (backfill done)."""
+    def start(self, timeout: float = 30.0, env: dict[str, str] | None = None) -> CollectorProcess:
+        """Start it and wait until it logs that it follows AMI live (backfill done).
+
+        `env` adds to (or overrides) this process's environment, e.g. a TZ of its own.
+        """
         assert self.process is None or self.process.poll() is not None, "already running"
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "homepbx", "--config", str(self.config_path), "collect"],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
         self.wait_log("collecting", timeout)
         return self

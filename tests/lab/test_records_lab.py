@@ -697,6 +697,31 @@ def test_ami_cut_mid_call_is_backfilled_once(
         collector.reap()
 
 
+# -- 3b. time zones ---------------------------------------------------------------------------------
+def test_live_times_do_not_depend_on_the_collectors_time_zone(
+    rec: LabSite, batch: tuple[Softphone, Softphone], tmp_path: Path
+) -> None:
+    """AMI `CEL` events stamp EventTime in Asterisk's local time, to the second (seen on 22.10:
+    `EventTime: 2026-11-27 21:33:02` next to `Timestamp: 1795815182.926728`). Read in the
+    collector's own zone, a call is stored hours off whenever the two zones differ (Asterisk in
+    a chroot or container, a TZ= in either's service unit) and, where they agree, for the
+    repeated hour each autumn. The `Timestamp` header is epoch time and zone-free.
+    """
+    caller, agent = batch
+    collector = _collector(rec, tmp_path, "tz")
+    try:
+        collector.start(env={"TZ": "Asia/Kolkata"})  # Asterisk in the lab runs on UTC
+        since = _cel_size(rec)
+        t = _short_call(rec, caller, agent)
+        (linkedid,) = _cel_linkedids(rec, since)
+        r = _wait_records(rec, [linkedid])[linkedid]
+        _near(_epoch(r.started_at), t["dial"], "start")
+        _near(_epoch(r.ended_at), t["hangup"], "end")
+        assert collector.terminate() == 0
+    finally:
+        collector.reap()
+
+
 # -- 4. what happens while the collector starts ---------------------------------------------------------
 class InProcessCollector:
     """A `Collector` running its asyncio loop in a thread, so a test can watch its steps."""
