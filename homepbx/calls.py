@@ -83,7 +83,9 @@ def group_calls(chans: list[Channel], agent_exts: set[str], queue_by_ext: dict[s
 
     first_by: dict[str, str] = {}
     for c in chans:
-        for key in (f"l:{c.linkedid}", f"b:{c.bridge_id}" if c.bridge_id else ""):
+        # An agent's two channels (call + consultation during an attended transfer) are one call.
+        agent_key = f"e:{c.endpoint}" if c.endpoint in agent_exts else ""
+        for key in (f"l:{c.linkedid}", f"b:{c.bridge_id}" if c.bridge_id else "", agent_key):
             if not key:
                 continue
             if key in first_by:
