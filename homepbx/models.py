@@ -223,7 +223,8 @@ class CallLeg(Base):
     __tablename__ = "call_legs"
     __table_args__ = (
         UniqueConstraint("linkedid", "uniqueid", name="uq_call_legs_linkedid_uniqueid"),
-        Index("ix_call_legs_started_at", "started_at"),
+        # Covering index of the agents and billing reports (migration 0003).
+        Index("ix_call_legs_report", "role", "started_at", "agent", "linkedid", "talk_s", "hold_s"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -247,8 +248,8 @@ class QueueEvent(Base):
     __tablename__ = "queue_events"
     __table_args__ = (
         UniqueConstraint("callid", "queue", "event", "at", name="uq_queue_events_key"),
-        Index("ix_queue_events_queue_at", "queue", "at"),
-        Index("ix_queue_events_at", "at"),
+        # Covering index of the queues report (migration 0003).
+        Index("ix_queue_events_report", "event", "queue", "at", "wait_s"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -141,3 +141,25 @@ def test_billing_months_follow_the_readers_zone(loaded: str) -> None:
 def test_bad_period_is_refused(start: str, end: str, tz: str) -> None:
     with pytest.raises(InvalidInput):
         reports.period(start, end, tz)
+
+
+def test_queues_with_different_service_levels_and_an_unknown_queue(migrated_url: str) -> None:
+    """Answered calls are counted once per distinct threshold: each queue must still get its own."""
+    with db.session_scope(migrated_url) as s:
+        s.add(Queue(name="fast", extension="501", wrapup_time=0, service_level=5))
+        s.add(Queue(name="slow", extension="502", wrapup_time=0, service_level=60))
+        s.add(Queue(name="std", extension="503", wrapup_time=0, service_level=20))
+    p = Pbx()
+    t0 = 1_767_261_600.0
+    # wait 10 s in each queue; `ghost` is not provisioned (threshold 20 by default).
+    for i, queue in enumerate(("fast", "slow", "std", "ghost")):
+        p.answered(t0 + 100 * i, queue, f"06{i}", "1001", wait=10, ring=2, talk=30)
+        p.answered(t0 + 100 * i + 50, queue, f"07{i}", "1001", wait=30, ring=2, talk=30)
+    ingest(migrated_url, p.out.sorted())
+    with db.engine_for(migrated_url).connect() as conn:
+        rows = {r["queue"]: r for r in reports.queues(conn, reports.period("2026-01-01", "2026-01-01"))}
+    assert sorted(rows) == ["fast", "ghost", "slow", "std"]
+    assert {q: (r["service_level_s"], r["offered"], r["answered"], r["service_level"]) for q, r in rows.items()} == {
+        "fast": (5, 2, 2, 0.0), "slow": (60, 2, 2, 1.0), "std": (20, 2, 2, 0.5), "ghost": (20, 2, 2, 0.5),
+    }
+    assert {r["avg_wait_s"] for r in rows.values()} == {20.0}
