@@ -204,6 +204,10 @@ def rec(site: LabSite) -> Iterator[LabSite]:
     site.run("queue", "member", "add", BATCH_Q, "4504")
     site.add_outside_caller()
     site.apply()
+    # Queue members survive Asterisk restarts (persistentmembers): an earlier run that died
+    # before logging its agents out would otherwise swallow this run's login events.
+    for ext in AGENTS:
+        site.cli("agent", "logout", ext)
     try:
         yield site
     finally:
@@ -362,9 +366,14 @@ def test_applied_site_lets_asterisk_write_its_cel_csv(rec: LabSite) -> None:
     collector's only durable source of channel events; Debian's asterisk package does not create
     that directory and cel_custom does not either (it logs 'Unable to write CEL to file ... No such
     file or directory' for every event). Whoever configures the file must make its directory.
-    Run on a fresh lab root: later tests of this module create the directory themselves.
+    The lab's chroot is cached between runs and later tests here make the directory, so it is
+    removed first (with the lab's old CEL lines: only this lab's history).
     """
+    import shutil
+
     path = rec.settings.host_path(rec.settings.asterisk.log_dir) / "cel-custom"
+    shutil.rmtree(path, ignore_errors=True)
+    rec.apply()
     assert path.is_dir(), f"{path} does not exist after `homepbx apply`: Asterisk writes no CEL CSV"
 
 
