@@ -13,6 +13,7 @@ import asyncio
 import csv
 import datetime as dt
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ def _live_channels(site: LabSite) -> list[dict[str, str]]:
             for ev in response.events]
 
 
-def _caller_linkedid(site: LabSite, known: set[str] = frozenset(), timeout: float = 10.0) -> str:  # type: ignore[assignment]
+def _caller_linkedid(site: LabSite, known: frozenset[str] | set[str] = frozenset(), timeout: float = 10.0) -> str:
     """The linkedid of the outside caller's live channel (the call being played)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -227,8 +228,6 @@ def cel_dir(rec: LabSite) -> Path:
     if not path.is_dir():
         path.mkdir()
         st = log_dir.stat()
-        import os
-
         os.chown(path, st.st_uid, st.st_gid)
     return path
 
