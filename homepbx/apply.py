@@ -179,6 +179,38 @@ def write_atomic(path: Path, text: str, mode: int) -> None:
     _fsync_dir(path.parent)
 
 
+# Folders Asterisk writes into but does not create itself (as Asterisk sees them, under
+# log_dir): without cel-custom, cel_custom drops every event with "No such file or directory"
+# and the collector's crash-safe backfill has nothing to read.
+RUNTIME_LOG_DIRS = ("cel-custom", "cdr-custom")
+
+
+def ensure_runtime_dirs(settings: Settings) -> list[Path]:
+    """Create the folders Asterisk will write records and recordings into; return those created.
+
+    Each new folder takes the owner of its parent (Asterisk's own log or spool folder).
+    """
+    a = settings.asterisk
+    wanted = [settings.host_path(a.log_dir) / name for name in RUNTIME_LOG_DIRS]
+    wanted.append(settings.host_path(a.recordings_dir))
+    created = []
+    for directory in wanted:
+        if directory.is_dir():
+            continue
+        missing = []
+        probe = directory
+        while not probe.exists():
+            missing.append(probe)
+            probe = probe.parent
+        for new in reversed(missing):
+            new.mkdir(mode=0o750)
+            owner = _owner_for(new.parent)
+            if owner is not None:
+                os.chown(new, *owner)
+        created.append(directory)
+    return created
+
+
 def _fsync_dir(directory: Path) -> None:
     # The rename is durable only once the directory entry is on disk.
     fd = os.open(directory, os.O_RDONLY)
@@ -206,6 +238,7 @@ def apply(settings: Settings, files: Mapping[str, str], *, force: bool = False, 
         return ApplyResult(changes, dry_run=True, changed=changed)
     backups: list[Path] = []
     try:
+        ensure_runtime_dirs(settings)
         for c in changes:
             if c.status == "foreign":
                 backup = c.path.with_name(c.path.name + BACKUP_SUFFIX)
@@ -256,6 +289,7 @@ __all__ = [
     "ForeignFiles",
     "apply",
     "config_dir",
+    "ensure_runtime_dirs",
     "is_managed",
     "mode_for",
     "plan",

@@ -104,3 +104,23 @@ def test_bad_input_leaves_the_config_dir_alone(site: Cli, tmp_path: Path) -> Non
     assert_plain_error(site("agent", "add", "1002", "--name", "x\n[evil]"))
     assert site("apply", "--no-reload").stdout.startswith("Nothing to change")
     assert tree_digest(conf) == before
+
+
+def test_apply_creates_the_folders_asterisk_writes_records_into(site: Cli, tmp_path: Path) -> None:
+    from homepbx import config
+
+    # Point Asterisk's paths into the test's folder through `root`, as the lab does.
+    text = site.config_path.read_text().replace('root = "/"', f'root = "{tmp_path / "root"}"')
+    text = text.replace(f'config_dir = "{tmp_path / "asterisk"}"', 'config_dir = "/etc/asterisk"')
+    site.config_path.write_text(text)
+    (tmp_path / "root" / "etc" / "asterisk").mkdir(parents=True)
+    (tmp_path / "root" / "var" / "log" / "asterisk").mkdir(parents=True)
+    settings = config.load(site.config_path)
+    log_dir = settings.host_path(settings.asterisk.log_dir)
+    rec_dir = settings.host_path(settings.asterisk.recordings_dir)
+    assert not (log_dir / "cel-custom").exists() and not rec_dir.exists()
+    assert site("apply", "--dry-run").exit_code == 0
+    assert not (log_dir / "cel-custom").exists()  # a dry run creates nothing
+    res = site("apply", "--no-reload")
+    assert res.exit_code == 0, res.stderr
+    assert (log_dir / "cel-custom").is_dir() and (log_dir / "cdr-custom").is_dir() and rec_dir.is_dir()
