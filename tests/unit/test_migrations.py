@@ -23,3 +23,14 @@ def test_migrated_schema_matches_models(migrated_url: str) -> None:
     for name, table in Base.metadata.tables.items():
         migrated = {c["name"] for c in insp.get_columns(name)}
         assert migrated == {c.name for c in table.columns}, name
+
+
+def test_head_revision_read_from_files_matches_alembic() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from homepbx.resources import data_dir
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(data_dir("migrations")))
+    assert db.head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
