@@ -31,15 +31,20 @@ CALL_QUEUE_EVENTS = frozenset(
     }
 )
 
+# A transfer out of a queue ends the agent's part as an agent-side completion (AMI's
+# AgentComplete says Reason: transfer); its data ends with holdtime, calltime, origpos.
+_TRANSFER_EVENTS = frozenset({"BLINDTRANSFER", "ATTENDEDTRANSFER"})
+
 # queue_log member events -> agent event names.
 _MEMBER_EVENTS = {
     "ADDMEMBER": "login",
     "REMOVEMEMBER": "logout",
     "PAUSE": "pause",
     "UNPAUSE": "unpause",
-    "PAUSEALL": "pause",
-    "UNPAUSEALL": "unpause",
 }
+# Asterisk writes PAUSEALL/UNPAUSEALL (queue NONE) beside each per-queue PAUSE/UNPAUSE line,
+# and AMI has no twin for them: storing them would make backfill differ from live collection.
+_IGNORED_MEMBER_EVENTS = frozenset({"PAUSEALL", "UNPAUSEALL"})
 
 # PJSIP/1001, PJSIP/1001-0000000a, Local/1001@ctx-00000001;1 -> 1001
 _ENDPOINT = re.compile(r"^[A-Za-z0-9_]+/([^@/;-]+)")
@@ -107,27 +112,32 @@ def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent
     # cache read inline, JSON parsed only when there is some.
     get = ev.get
     text = get("eventtime")
-    if text:
+    stamp = get("timestamp")
+    try:
+        exact = float(stamp) if stamp else None
+    except ValueError:
+        exact = None
+    if exact is not None:
+        # EventTime is Asterisk's local wall clock, which the collector cannot trust to share
+        # (another TZ, the repeated autumn hour). The epoch Timestamp names the same instant,
+        # a few microseconds later: its second is the latest one at or before it whose
+        # seconds-of-minute match EventTime's (zones differ by whole minutes). Clamped into
+        # that second, the event keeps the identity of its CSV twin.
+        whole = float(int(exact))
+        if text and len(text) >= 19 and text[17:19].isdigit():
+            wanted = int(text[17:19])
+            for _ in range(60):
+                if int(whole) % 60 == wanted:
+                    break
+                whole -= 1.0
+        when = min(max(exact, whole), whole + 0.999999)
+    elif text:
         whole = _TIME_CACHE.get((text, asterisk_tz), False)
         if whole is False:
             whole = _local_seconds(text, asterisk_tz)
+        when = whole if whole is not None else fallback
     else:
-        whole = None
-    stamp = get("timestamp")
-    if whole is None:
-        when = ami_time(ev, fallback)
-    elif stamp:
-        # Clamp into the EventTime second so the event keeps the same identity as its CSV twin.
-        try:
-            when = float(stamp)
-        except ValueError:
-            when = whole
-        if when < whole:
-            when = whole
-        elif when > whole + 0.999999:
-            when = whole + 0.999999
-    else:
-        when = whole
+        when = fallback
     extra = get("extra")
     return CelEvent(
         when,
@@ -237,8 +247,10 @@ def parse_queue_log_line(line: str) -> QueueEntry | AgentEventRow | None:
     callid, queue, agent_field, event = parts[1], parts[2], parts[3], parts[4]
     data = tuple(parts[5:])
     agent = endpoint_of(agent_field) or (agent_field if agent_field != "NONE" else "")
+    if event in _IGNORED_MEMBER_EVENTS:
+        return None
     if event in _MEMBER_EVENTS:
-        reason = data[0] if event in ("PAUSE", "PAUSEALL") and data else ""
+        reason = data[0] if event == "PAUSE" and data else ""
         return AgentEventRow(
             at=utc(int(when)),
             agent=agent,
@@ -246,6 +258,11 @@ def parse_queue_log_line(line: str) -> QueueEntry | AgentEventRow | None:
             event=_MEMBER_EVENTS[event],
             reason=reason[:40],
         )
+    if event in _TRANSFER_EVENTS and callid and callid != "NONE":
+        # BLINDTRANSFER|exten|context|..., ATTENDEDTRANSFER|BRIDGE|id|... or |APP|name|...,
+        # but ATTENDEDTRANSFER|LINK|chan1|chan2|...: the times follow the target fields.
+        skip = 3 if data[:1] == ("LINK",) else 2
+        return QueueEntry(when, callid, queue, agent, "COMPLETEAGENT", data[skip:skip + 3])
     if event in CALL_QUEUE_EVENTS and callid and callid != "NONE":
         return QueueEntry(when, callid, queue, agent, event, data)
     return None
