@@ -219,6 +219,19 @@ def _print_status(status: AgentStatus, as_json: bool) -> None:
     emit_one(status.row(), as_json)
 
 
+def _queue_membership_command(app: AppContext, extension: str, queue: str | None, as_json: bool, login: bool) -> None:
+    from .. import agent_state
+    from ..ami import run_actions
+
+    act = agent_state.login if login else agent_state.logout
+    with app.session() as session:
+        a, targets = agent_state.member_queues(session, extension, queue)
+        status = run_actions(app.settings.ami, lambda c: act(c, a.extension, targets))
+        agent_state.record(session, "agent.login" if login else "agent.logout", a.extension,
+                           queues=[t.queue for t in targets])
+    _print_status(status, as_json)
+
+
 @agent.command("login")
 @click.argument("extension")
 @click.option("--queue", default=None, help="Only this queue (default: every queue the agent is a member of).")
@@ -226,14 +239,7 @@ def _print_status(status: AgentStatus, as_json: bool) -> None:
 @pass_app
 def login(app: AppContext, extension: str, queue: str | None, as_json: bool) -> None:
     """Log an agent in to their queues; prints the state Asterisk then reports."""
-    from .. import agent_state
-    from ..ami import run_actions
-
-    with app.session() as session:
-        a, targets = agent_state.member_queues(session, extension, queue)
-        status = run_actions(app.settings.ami, lambda c: agent_state.login(c, a.extension, targets))
-        agent_state.record(session, "agent.login", a.extension, queues=[t.queue for t in targets])
-    _print_status(status, as_json)
+    _queue_membership_command(app, extension, queue, as_json, login=True)
 
 
 @agent.command("logout")
@@ -243,14 +249,7 @@ def login(app: AppContext, extension: str, queue: str | None, as_json: bool) -> 
 @pass_app
 def logout(app: AppContext, extension: str, queue: str | None, as_json: bool) -> None:
     """Log an agent out of their queues; prints the state Asterisk then reports."""
-    from .. import agent_state
-    from ..ami import run_actions
-
-    with app.session() as session:
-        a, targets = agent_state.member_queues(session, extension, queue)
-        status = run_actions(app.settings.ami, lambda c: agent_state.logout(c, a.extension, targets))
-        agent_state.record(session, "agent.logout", a.extension, queues=[t.queue for t in targets])
-    _print_status(status, as_json)
+    _queue_membership_command(app, extension, queue, as_json, login=False)
 
 
 @agent.command("pause")
