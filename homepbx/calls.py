@@ -30,6 +30,12 @@ TRANSFER_CONTEXT = "homepbx-agents"
 
 # Set by MixMonitor's i() option on a recorded channel (homepbx.recording, dialplans/queues.j2).
 RECORDING_ID_VAR = "HOMEPBX_MIXMON"
+# "1" on the recorded channel while the recording is paused (MixMonitorMute), so a recording
+# moved to another channel by a transfer stays paused.
+RECORDING_MUTED_VAR = "HOMEPBX_MIXMON_MUTED"
+# b: only while bridged; i(): the MixMonitor's id in RECORDING_ID_VAR; a: append to the file.
+RECORDING_OPTIONS = f"bi({RECORDING_ID_VAR})"
+RECORDING_APPEND_OPTIONS = f"abi({RECORDING_ID_VAR})"
 
 # Device states in which an agent can take a transferred call.
 _FREE_STATES = {"NOT_INUSE"}
@@ -191,37 +197,77 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
         raise InvalidInput(f"Agent {agent} has no one on the line to transfer.", field="agent")
     await _check_target_free(client, target)
     caller = max(await bridge_peers(client, chan), key=lambda c: c.seconds)
-    recorded = (await client.action("Getvar", {"Channel": caller.name, "Variable": RECORDING_ID_VAR})).get("Value")
+    recording = await _recording_on(client, caller) if not attended else None
     headers = {"Channel": chan.name, "Exten": target.exten, "Context": TRANSFER_CONTEXT}
     (await client.action("Atxfer" if attended else "BlindTransfer", headers)).raise_for_error()
-    if recorded and not attended:
-        await _keep_recording_whole(client, caller, chan, wait)
+    if recording is not None:
+        await _hand_recording_over(client, caller, chan, recording, wait)
     return chan
 
 
-async def _keep_recording_whole(client: AmiClient, caller: Channel, old: Channel, wait: float) -> bool:
-    """After a blind transfer of a recorded call, make the recording hold the new agent too.
+@dataclass(frozen=True)
+class _Recording:
+    mixmonitor_id: str
+    path: str
+    muted: bool
 
-    Seen on Asterisk 22.10: a MixMonitor on the caller's channel records only the caller once a
-    blind transfer has moved it to a new bridge; attaching a first audiohook to the new agent's
-    channel *after* it joined the bridge brings the other side back (a pre-dial audiohook, or a
-    new MixMonitor on the caller, does not). A unity-gain VOLUME is the lightest audiohook.
-    Returns False if no new agent answered within `wait` seconds (the caller may be queued).
+
+async def _getvar(client: AmiClient, channel: str, variable: str) -> str:
+    response = await client.action("Getvar", {"Channel": channel, "Variable": variable})
+    return (response.get("Value") or "") if response.success else ""
+
+
+async def _recording_on(client: AmiClient, channel: Channel) -> _Recording | None:
+    mixmonitor_id = await _getvar(client, channel.name, RECORDING_ID_VAR)
+    if not mixmonitor_id:
+        return None
+    path = await _getvar(client, channel.name, "MIXMONITOR_FILENAME")
+    muted = await _getvar(client, channel.name, RECORDING_MUTED_VAR) == "1"
+    return _Recording(mixmonitor_id, path, muted) if path else None
+
+
+async def _hand_recording_over(client: AmiClient, caller: Channel, old: Channel, rec: _Recording,
+                               wait: float) -> bool:
+    """After a blind transfer of a recorded call, carry the recording over to the new agent's channel.
+
+    Seen on Asterisk 22.10 (also asterisk/asterisk#507): once a blind transfer has moved the
+    caller into a new bridge, a MixMonitor on the caller's channel often stops receiving the
+    audio *written* to that channel (the new agent's voice) although the caller still hears it:
+    its audiohook's write factory stays empty ("Failed to get 160 samples from write factory"
+    at debug level) while the read side (the caller's own voice) keeps coming. Any later
+    audiohook on the caller has the same blind spot, so the recording moves instead: the
+    caller's MixMonitor is stopped and, once the new agent is bridged with the caller, a new
+    one on the new agent's channel appends (`a`) to the same file, with the same `i()` variable
+    so `homepbx record pause|stop` find it, muted again if the recording was paused.
+
+    Returns False if no new agent answered within `wait` seconds: the recording then goes back
+    on the caller's channel (appending), so whatever happens later is still recorded.
     """
-    deadline = asyncio.get_running_loop().time() + wait
+    await client.action("StopMixMonitor", {"Channel": caller.name, "MixMonitorID": rec.mixmonitor_id})
+    for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
+        await client.action("Setvar", {"Channel": caller.name, "Variable": var, "Value": ""})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
     while True:
         now = [c for c in await channels(client) if c.name == caller.name]
         if not now:
-            return False  # the caller hung up
-        if now[0].bridge_id:
-            peers = [c for c in await bridge_peers(client, now[0]) if c.name != old.name]
-            if peers:
-                for peer in peers:
-                    await client.action("Setvar", {"Channel": peer.name, "Variable": "VOLUME(TX)", "Value": "1"})
-                return True
-        if asyncio.get_running_loop().time() > deadline:
+            return False  # the caller hung up: the file is complete
+        peers = [c for c in await bridge_peers(client, now[0]) if c.name != old.name] if now[0].bridge_id else []
+        if peers and all(p.state == "Up" for p in peers):
+            return await _start_recording(client, peers[0].name, rec)
+        if loop.time() > deadline:
+            await _start_recording(client, caller.name, rec)
             return False
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.2)
+
+
+async def _start_recording(client: AmiClient, channel: str, rec: _Recording) -> bool:
+    headers = {"Channel": channel, "File": rec.path, "Options": RECORDING_APPEND_OPTIONS}
+    (await client.action("MixMonitor", headers)).raise_for_error()
+    if rec.muted:
+        await client.action("MixMonitorMute", {"Channel": channel, "Direction": "both", "State": "1"})
+        await client.action("Setvar", {"Channel": channel, "Variable": RECORDING_MUTED_VAR, "Value": "1"})
+    return True
 
 
 async def hangup(client: AmiClient, agent: str) -> list[str]:

@@ -7,7 +7,9 @@ agent, whereas the first agent's channel hangs up and would end a recording atta
 How a channel says it is being recorded: MixMonitor's `i(HOMEPBX_MIXMON)` option stores the
 MixMonitor's id on the channel (the per-queue recording in the dialplan uses the same option).
 Asterisk 22 drops the new agent's voice from a MixMonitor on the caller's channel after a blind
-transfer: `homepbx.calls.transfer` repairs that (see `_keep_recording_whole` there).
+transfer: `homepbx.calls.transfer` moves the recording to the new agent's channel, appending to
+the same file (see `_hand_recording_over` there), so after such a transfer the MixMonitor may be
+on the agent's channel: `find_active` looks at both.
 
 MixMonitor's `Command` header is never sent: it runs a shell command as Asterisk.
 """
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, names
 from .ami import AmiClient
-from .calls import RECORDING_ID_VAR, bridge_peers
+from .calls import RECORDING_ID_VAR, RECORDING_MUTED_VAR, RECORDING_OPTIONS, bridge_peers
 from .config import Settings
 from .errors import InvalidInput
 from .live import Channel, agent_call
@@ -33,7 +35,7 @@ from .models import CallRecord, Recording, utcnow
 
 ID_VAR = RECORDING_ID_VAR
 # b: write only while bridged (no hold music between legs); i(): remember the MixMonitor's id.
-MIXMONITOR_OPTIONS = f"bi({ID_VAR})"
+MIXMONITOR_OPTIONS = RECORDING_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,8 @@ async def stop(client: AmiClient, session: Session, agent: str) -> Recording:
     row.paused = json.dumps(_close_pauses(json.loads(row.paused or "[]"), now))
     headers = {"Channel": found.channel.name, "MixMonitorID": found.mixmonitor_id}
     (await client.action("StopMixMonitor", headers)).raise_for_error()
-    await client.action("Setvar", {"Channel": found.channel.name, "Variable": ID_VAR, "Value": ""})
+    for var in (ID_VAR, RECORDING_MUTED_VAR):
+        await client.action("Setvar", {"Channel": found.channel.name, "Variable": var, "Value": ""})
     audit.record(session, "record.stop", names.extension(agent), path=row.path)
     return row
 
@@ -159,6 +162,9 @@ async def pause(client: AmiClient, session: Session, agent: str, paused: bool) -
     now = _iso(utcnow())
     headers = {"Channel": found.channel.name, "Direction": "both", "State": "1" if paused else "0"}
     (await client.action("MixMonitorMute", headers)).raise_for_error()
+    # Remembered on the channel: a blind transfer moving the recording keeps it paused.
+    await client.action("Setvar", {"Channel": found.channel.name, "Variable": RECORDING_MUTED_VAR,
+                                   "Value": "1" if paused else ""})
     if paused:
         pauses.append([now, None])
     else:
