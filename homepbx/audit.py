@@ -1,15 +1,26 @@
-"""The audit log: who did what to whom, when."""
+"""The audit log: who did what to whom, when.
+
+Light to import (no SQLAlchemy at import time): the spy command writes its entry through a
+plain SQL connection to stay fast (see supervision.py); every entry's values come from
+`entry()`, whichever way it is written.
+"""
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-from .models import AuditEntry
+# models.AuditEntry's table and columns.
+INSERT_SQL = (
+    "INSERT INTO audit_log (at, actor, action, target, details)"
+    " VALUES (:at, :actor, :action, :target, :details)"
+)
 
 
 def current_actor() -> str:
@@ -18,18 +29,37 @@ def current_actor() -> str:
         if os.environ.get(var):
             return os.environ[var][:64]
     try:
+        import getpass
+
         return getpass.getuser()[:64]
     except Exception:  # no passwd entry in some containers
         return f"uid:{os.getuid()}"
 
 
+def entry(action: str, target: str = "", actor: str | None = None, **details: Any) -> dict[str, Any]:
+    """The column values of one audit entry (naive UTC time, as every time in the database)."""
+    return {
+        "at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "actor": actor or current_actor(),
+        "action": action,
+        "target": target[:128],
+        "details": json.dumps(details, sort_keys=True, default=str) if details else "",
+    }
+
+
 def record(session: Session, action: str, target: str = "", actor: str | None = None, **details: Any) -> None:
     """Add an audit entry to the session's transaction (committed with the change it describes)."""
-    session.add(
-        AuditEntry(
-            actor=actor or current_actor(),
-            action=action,
-            target=target[:128],
-            details=json.dumps(details, sort_keys=True, default=str) if details else "",
-        )
-    )
+    from .models import AuditEntry
+
+    session.add(AuditEntry(**entry(action, target, actor, **details)))
+
+
+def record_with(
+    query: Callable[[str, dict[str, Any]], Sequence[Any]],
+    action: str,
+    target: str = "",
+    actor: str | None = None,
+    **details: Any,
+) -> None:
+    """Insert an audit entry with plain SQL (`query` runs `:name`-style statements); the caller commits."""
+    query(INSERT_SQL, entry(action, target, actor, **details))

@@ -1,24 +1,41 @@
 """Supervision: a supervisor listens to, whispers to or barges in on an agent's current call.
 
-`spy()` checks everything it can in the database first (who is asking, on whom, in which
-mode), then asks Asterisk: it finds the agent's live channel, rings the supervisor's own
+`authorize()` checks everything it can in the database first (who is asking, on whom, in which
+mode), then `start()` asks Asterisk: it finds the agent's live channel, rings the supervisor's own
 softphone (`Originate PJSIP/<supervisor>`) with ChanSpy on that exact channel, and returns
 once Asterisk reports `ChanSpyStart`. Only a spy that really started is written to the audit
 log; a refused request changes nothing and rings nobody.
+
+The spy command must reach Asterisk within half a second of being typed, Python's start
+included, so this module imports no SQLAlchemy: the permission rule is written once, in
+`authorize_with()`, as two plain SQL statements run through a `Query` callable. The CLI runs
+them on a bare sqlite3 connection (SQLAlchemy and the ORM models cost ~0.4-0.8 s to import on
+a loaded 2-core machine, most of the budget), or through a SQLAlchemy session
+(`authorize()`, any backend). Either way the same statements and the same Python decide.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from . import audit, live, names, provisioning
+from . import audit, live, names
 from .ami import AmiClient, Message
-from .errors import InvalidInput, OperationalError
-from .models import Agent
+from .errors import InvalidInput, NotFound, OperationalError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from .models import Agent
+
+# Runs one SQL statement with `:name` parameters and returns its rows as tuples.
+Query = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
+
+# Monotonic times of the spy's steps (the bench reads them: `homepbx spy` with HOMEPBX_BENCH_TIMES).
+MARKS: dict[str, float] = {}
 
 MODES: tuple[str, ...] = ("listen", "whisper", "barge")
 
@@ -77,10 +94,15 @@ def check_mode(mode: str) -> str:
     return value
 
 
+def held_modes(spy_modes: str | None) -> tuple[str, ...]:
+    """The modes in a supervisor's stored `spy_modes`, in MODES order."""
+    held = names.spy_modes(spy_modes or "")
+    return tuple(m for m in MODES if m in held.split(","))
+
+
 def allowed_modes(supervisor: Agent) -> tuple[str, ...]:
     """The modes a supervisor holds, in MODES order."""
-    held = names.spy_modes(supervisor.spy_modes or "")
-    return tuple(m for m in MODES if m in held.split(","))
+    return held_modes(supervisor.spy_modes)
 
 
 def chanspy_options(mode: str, held: tuple[str, ...]) -> str:
@@ -91,27 +113,63 @@ def chanspy_options(mode: str, held: tuple[str, ...]) -> str:
     return options
 
 
-def authorize(session: Session, supervisor: str, agent: str, mode: str) -> SpyPlan:
-    """Check the request against the database; raise InvalidInput/NotFound (exit 2) if refused.
+# Both people in one statement; the scope only when both exist. Columns of models.Agent and
+# models.SupervisorScope (a unit test runs these on the ORM's schema and both backends).
+_PEOPLE_SQL = (
+    "SELECT id, extension, role, enabled, spy_modes, team_id FROM agents"
+    " WHERE extension IN (:supervisor, :agent)"
+)
+_SCOPE_SQL = "SELECT 1 FROM supervisor_scopes WHERE supervisor_id = :supervisor_id AND team_id = :team_id"
+# models.Role.supervisor as stored (a non-native Enum stores the member's name).
+_SUPERVISOR_ROLE = "supervisor"
 
-    The supervisor must exist and be a supervisor, hold the mode, and have the agent's team in
-    their scope.
+
+def authorize_with(query: Query, supervisor: str, agent: str, mode: str) -> SpyPlan:
+    """THE permission rule. Raise InvalidInput/NotFound (exit 2) if refused; nothing is changed.
+
+    The supervisor must exist, be a supervisor, be enabled, hold the mode, not be the agent,
+    and have the agent's team in their scope.
     """
     mode = check_mode(mode)
-    sup = provisioning.get_supervisor(session, supervisor)
-    target = provisioning.get_agent(session, agent)
-    if not sup.enabled:
-        raise InvalidInput(f"Supervisor {sup.extension} is disabled.", field="supervisor")
-    if target.id == sup.id:
+    sup_ext = names.extension(supervisor)
+    agent_ext = names.extension(agent)
+    people = {row[1]: row for row in query(_PEOPLE_SQL, {"supervisor": sup_ext, "agent": agent_ext})}
+    sup = people.get(sup_ext)
+    if sup is None:
+        raise NotFound(f"No agent has extension {sup_ext}.", field="extension")
+    sup_id, _, role, enabled, spy_modes, _ = sup
+    if role != _SUPERVISOR_ROLE:
+        raise InvalidInput(f"Extension {sup_ext} is not a supervisor.", field="supervisor")
+    target = people.get(agent_ext)
+    if target is None:
+        raise NotFound(f"No agent has extension {agent_ext}.", field="extension")
+    if not enabled:
+        raise InvalidInput(f"Supervisor {sup_ext} is disabled.", field="supervisor")
+    target_id, team_id = target[0], target[5]
+    if target_id == sup_id:
         raise InvalidInput("A supervisor cannot spy on their own calls.", field="agent")
-    held = allowed_modes(sup)
+    held = held_modes(spy_modes)
     if mode not in held:
-        raise InvalidInput(f"Supervisor {sup.extension} is not allowed to {mode}.", field="mode")
-    if not provisioning.in_scope(session, sup, target):
-        raise InvalidInput(
-            f"Agent {target.extension} is not in a team supervisor {sup.extension} may supervise.", field="agent"
-        )
-    return SpyPlan(sup.extension, target.extension, mode, chanspy_options(mode, held))
+        raise InvalidInput(f"Supervisor {sup_ext} is not allowed to {mode}.", field="mode")
+    if team_id is None or not query(_SCOPE_SQL, {"supervisor_id": sup_id, "team_id": team_id}):
+        raise InvalidInput(f"Agent {agent_ext} is not in a team supervisor {sup_ext} may supervise.", field="agent")
+    return SpyPlan(sup_ext, agent_ext, mode, chanspy_options(mode, held))
+
+
+def session_query(session: Session) -> Query:
+    """A Query over a SQLAlchemy session (any backend; `:name` parameters are portable there)."""
+    from sqlalchemy import text
+
+    def query(sql: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        result = session.execute(text(sql), params)
+        return result.all() if result.returns_rows else []
+
+    return query
+
+
+def authorize(session: Session, supervisor: str, agent: str, mode: str) -> SpyPlan:
+    """`authorize_with()` through a SQLAlchemy session."""
+    return authorize_with(session_query(session), supervisor, agent, mode)
 
 
 class _Waiter:
@@ -155,8 +213,9 @@ async def start(
     answered call, OperationalError (exit 1) if the supervisor's softphone does not answer or
     the spy does not start (the supervisor's leg is then hung up: nothing is left half-done).
     """
-    began = time.monotonic()
+    began = MARKS["ami_ready"] = time.monotonic()
     channel = await live.agent_call(client, plan.agent)
+    MARKS["channel_found"] = time.monotonic()
     waiter = _Waiter(client)
     try:
         response = await client.action(
@@ -170,6 +229,7 @@ async def start(
                 "Async": "true",
             },
         )
+        MARKS["originate_accepted"] = time.monotonic()
         response.raise_for_error()
         action_id = response.get("ActionID") or ""
         origin = await waiter.first("OriginateResponse", {"ActionID": action_id}, ring_timeout + 5)
@@ -178,6 +238,7 @@ async def start(
         if (origin.get("Response") or "") != "Success":
             why = _ORIGINATE_REASONS.get(origin.get("Reason") or "", "did not answer")
             raise OperationalError(f"Supervisor {plan.supervisor}'s softphone {why}.")
+        MARKS["answered"] = time.monotonic()
         sup_channel = origin.get("Channel") or ""
         started = await waiter.first(
             "ChanSpyStart", {"SpyeeChannel": channel.name},
@@ -189,15 +250,16 @@ async def start(
             if sup_channel:
                 await client.action("Hangup", {"Channel": sup_channel})
             raise OperationalError(f"Spying on agent {plan.agent} did not start: the call may have ended.")
+        MARKS["spy_started"] = time.monotonic()
         return SpyResult(plan, channel.name, started.get("SpyerChannel") or sup_channel, time.monotonic() - began)
     finally:
         waiter.detach()
 
 
-def record(session: Session, result: SpyResult) -> None:
+def record_with(query: Query, result: SpyResult) -> None:
     """Write the spy to the audit log (who, whom, mode; the entry's time is when)."""
-    audit.record(
-        session,
+    audit.record_with(
+        query,
         f"spy.{result.plan.mode}",
         result.plan.agent,
         supervisor=result.plan.supervisor,
@@ -206,3 +268,8 @@ def record(session: Session, result: SpyResult) -> None:
         agent_channel=result.agent_channel,
         supervisor_channel=result.supervisor_channel,
     )
+
+
+def record(session: Session, result: SpyResult) -> None:
+    """`record_with()` through a SQLAlchemy session (committed with the session)."""
+    record_with(session_query(session), result)

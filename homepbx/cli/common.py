@@ -1,20 +1,32 @@
-"""What every command shares: settings, a database transaction, output as a table or JSON."""
+"""What every command shares: settings, a database transaction, output as a table or JSON.
+
+SQLAlchemy is imported only when a command opens a session: `homepbx spy` must reach Asterisk
+within half a second and does its check on a bare sqlite3 connection (`plain_sqlite()`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.exc import OperationalError as SAOperationalError
-from sqlalchemy.orm import Session
 
-from .. import config, db
+from .. import config
 from ..config import Settings
 from ..errors import InvalidInput, OperationalError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy.orm import Session
+
+# `sqlite:///<file>` exactly as SQLAlchemy reads it (relative to the working directory, or
+# absolute with a fourth slash); URLs with options or escapes go through SQLAlchemy.
+_PLAIN_SQLITE_URL = re.compile(r"sqlite(?:\+pysqlite)?:///([^?%#]+)")
 
 
 class AppContext:
@@ -33,6 +45,11 @@ class AppContext:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction for the whole command: any error leaves the database as it was."""
+        from sqlalchemy.exc import IntegrityError
+        from sqlalchemy.exc import OperationalError as SAOperationalError
+
+        from .. import db
+
         url = self.settings.database.url
         db.ensure_current(url)
         try:
@@ -43,6 +60,56 @@ class AppContext:
         except IntegrityError:
             # Checks run first, so this is a concurrent command that got there before us.
             raise InvalidInput("Another change to the same records was made at the same time: nothing was changed, try again.") from None
+
+
+    def plain_sqlite(self) -> PlainSqlite | None:
+        """A bare sqlite3 connection to the database if it is a plain SQLite file, else None.
+
+        For latency-critical commands only: no schema check, no SQLAlchemy. Any sqlite3.Error
+        from it should send the command down the `session()` path, which says what is wrong.
+        """
+        match = _PLAIN_SQLITE_URL.fullmatch(self.settings.database.url)
+        if match is None:
+            return None
+        import sqlite3
+
+        try:
+            return PlainSqlite(match.group(1))
+        except sqlite3.Error:
+            return None
+
+
+class PlainSqlite:
+    """A sqlite3 connection that runs `:name`-style SQL the way homepbx's engine would.
+
+    Opened read-write without creating the file; the same pragmas as db.py's engine (WAL is
+    already the file's journal mode, set when `homepbx init` created it). Datetimes are bound
+    in SQLAlchemy's SQLite storage form (`YYYY-MM-DD HH:MM:SS.ffffff`), so rows read the same
+    whichever way they were written. Legacy transaction control: reads need no transaction,
+    a write opens one, `commit()` ends it.
+    """
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+        from urllib.parse import quote
+
+        self.conn: sqlite3.Connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=5.0)
+        try:
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def __call__(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        bound = {k: v.isoformat(" ", "microseconds") if isinstance(v, datetime) else v for k, v in params.items()}
+        return self.conn.execute(sql, bound).fetchall()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 pass_app = click.make_pass_decorator(AppContext)

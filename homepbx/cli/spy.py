@@ -1,6 +1,16 @@
-"""`homepbx spy listen|whisper|barge AGENT --supervisor EXT`: supervise an agent's live call."""
+"""`homepbx spy listen|whisper|barge AGENT --supervisor EXT`: supervise an agent's live call.
+
+Target: ChanSpyStart within 0.5 s of the command starting, Python's start included. So on a
+plain SQLite database the permission check and the audit entry go through a bare sqlite3
+connection (same SQL and rule as the SQLAlchemy path, see supervision.py), and nothing here
+imports SQLAlchemy; other databases, or any sqlite3 error, take the session path.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import time
 
 import click
 
@@ -17,15 +27,16 @@ def spy() -> None:
 
 
 def _spy(app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: int, as_json: bool) -> None:
-    with app.session() as session:
-        plan = supervision.authorize(session, supervisor, agent, mode)
-        result = run_actions(
-            app.settings.ami,
-            lambda client: supervision.start(client, plan, ring_timeout=ring_timeout),
-            events=True,
-            timeout=app.settings.ami.timeout,
-        )
-        supervision.record(session, result)
+    from . import STARTED
+
+    supervision.MARKS["python_ready"] = STARTED
+    supervision.MARKS["command"] = time.monotonic()
+    plan, result = _spy_plain(app, mode, agent, supervisor, ring_timeout) or _spy_session(
+        app, mode, agent, supervisor, ring_timeout
+    )
+    if os.environ.get("HOMEPBX_BENCH_TIMES"):
+        # Monotonic times of each step, for bench/control.py (CLOCK_MONOTONIC is system-wide).
+        click.echo("homepbx-bench-times " + json.dumps(supervision.MARKS), err=True)
     if as_json:
         emit_one(
             {
@@ -40,6 +51,56 @@ def _spy(app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: 
         )
     else:
         click.echo(f"Supervisor {plan.supervisor} is {_VERBS[plan.mode]} agent {plan.agent} ({result.agent_channel}).")
+
+
+def _start(app: AppContext, plan: supervision.SpyPlan, ring_timeout: int) -> supervision.SpyResult:
+    return run_actions(
+        app.settings.ami,
+        lambda client: supervision.start(client, plan, ring_timeout=ring_timeout),
+        events=True,
+        timeout=app.settings.ami.timeout,
+    )
+
+
+def _spy_plain(
+    app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: int
+) -> tuple[supervision.SpyPlan, supervision.SpyResult] | None:
+    """The fast path on a plain SQLite file; None if it cannot be used (nothing was done)."""
+    conn = app.plain_sqlite()
+    if conn is None:
+        return None
+    import sqlite3
+
+    try:
+        try:
+            plan = supervision.authorize_with(conn, supervisor, agent, mode)
+        except sqlite3.Error:
+            return None  # missing schema, locked...: the session path checks and says so
+        supervision.MARKS["authorized"] = time.monotonic()
+        result = _start(app, plan, ring_timeout)
+        try:
+            supervision.record_with(conn, result)
+            conn.commit()
+        except sqlite3.Error:
+            # The spy is running: its audit entry must be written, through SQLAlchemy then.
+            with app.session() as session:
+                supervision.record(session, result)
+        supervision.MARKS["recorded"] = time.monotonic()
+        return plan, result
+    finally:
+        conn.close()
+
+
+def _spy_session(
+    app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: int
+) -> tuple[supervision.SpyPlan, supervision.SpyResult]:
+    with app.session() as session:
+        plan = supervision.authorize(session, supervisor, agent, mode)
+        supervision.MARKS["authorized"] = time.monotonic()
+        result = _start(app, plan, ring_timeout)
+        supervision.record(session, result)
+    supervision.MARKS["recorded"] = time.monotonic()
+    return plan, result
 
 
 def _command(mode: str, help_text: str) -> click.Command:
