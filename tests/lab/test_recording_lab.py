@@ -2,8 +2,9 @@
 
 The WAV files MixMonitor writes are read with the same tone detector as the softphones':
 both parties' tones while recording, neither while paused, and both sides after a transfer
-(Asterisk 22 loses the new agent's side after a blind transfer without the `homepbx-leg`
-pre-dial handler: see homepbx/recording.py).
+(Asterisk 22.10 drops the new agent's side from a MixMonitor left on the caller's channel after
+a blind transfer, about one run in two: `homepbx call transfer` moves the recording to the new
+agent's channel, appending to the same file; see homepbx/calls.py `_hand_recording_over`).
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def test_recording_keeps_both_sides_after_a_blind_transfer(
     # With `b`, the file skips the moment the caller was between bridges: count from its end.
     after = [w.present for w in windows[-int(stopped - moved) + 2:-1]]
     assert len(after) >= 3 and all(p == {CALLER_HZ, NEW_AGENT_HZ} for p in after), after
+    # One file, one index row: the hand-over appended to it and `record stop 4302` closed it.
+    [row] = [r for r in _recordings(rec_site) if r["path"] == path]
+    assert row["ended_at"] and row["paused"] == []
 
 
 def test_per_queue_recording_survives_an_attended_transfer_and_is_indexed(
