@@ -5,9 +5,15 @@ Python process each time, process start included) to Asterisk's ChanSpyStart eve
 separate AMI connection. The supervisor's softphone (baresip) answers automatically, so the
 figure includes the ring and answer. Target: <= 0.5 s.
 
+The CLI runs with HOMEPBX_BENCH_TIMES=1 and reports the monotonic time of each of its steps
+(CLOCK_MONOTONIC is shared by every process), so the bench also prints where the time goes:
+Python start to homepbx, imports to the command, settings + permission check, asyncio + AMI
+connect + login, CoreShowChannels, Originate accepted, ring + answer + ChanSpyStart.
+
 Needs root. Provisions its own extensions (4191, 4192, 4991) into a fresh database and writes
 the rendered config into the lab: give it a lab of its own (`--root`, `--address`).
 Usage: python bench/control.py [--root /var/lib/homepbx/lab-bench] [--address 127.0.0.13] [--runs 9]
+       [--database-url postgresql+psycopg://.../empty_db]  (default: a fresh SQLite file)
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,10 +63,11 @@ class BenchSite:
         return phone
 
 
-def provision(pbx: LabPBX, workdir: Path) -> BenchSite:
+def provision(pbx: LabPBX, workdir: Path, database_url: str | None = None) -> BenchSite:
     """A fresh homepbx site on the lab: a team, an agent, a caller and a supervisor, applied."""
     lab = pbx.lab_settings()
-    settings = replace(lab, database=replace(lab.database, url=f"sqlite:///{workdir / 'bench.db'}"))
+    url = database_url or f"sqlite:///{workdir / 'bench.db'}"
+    settings = replace(lab, database=replace(lab.database, url=url))
     config_path = workdir / "homepbx.toml"
     config_path.write_text(config.to_toml(settings), encoding="utf-8")
     config_path.chmod(0o600)
@@ -75,8 +83,32 @@ def provision(pbx: LabPBX, workdir: Path) -> BenchSite:
     return site
 
 
-async def spy_latency(site: BenchSite, runs: int) -> list[tuple[float, float, float]]:
-    """Seconds from the CLI's start to ChanSpyStart, to the CLI's exit, to the Originate, per run."""
+# (label, from mark, to mark) of the CLI's own steps; "spawn" is when the bench started it.
+STEPS: list[tuple[str, str, str]] = [
+    ("python start -> homepbx.cli", "spawn", "python_ready"),
+    ("imports -> spy command", "python_ready", "command"),
+    ("settings + permission check", "command", "authorized"),
+    ("asyncio + AMI connect + login", "authorized", "ami_ready"),
+    ("CoreShowChannels", "ami_ready", "channel_found"),
+    ("Originate accepted", "channel_found", "originate_accepted"),
+    ("ring + answer + ChanSpyStart", "originate_accepted", "spy_started"),
+    ("audit entry", "spy_started", "recorded"),
+]
+
+
+def cli_marks(stderr: str, spawn: float) -> dict[str, float]:
+    """The CLI's step times (HOMEPBX_BENCH_TIMES), with the bench's spawn time; {} if absent."""
+    for line in stderr.splitlines():
+        if line.startswith("homepbx-bench-times "):
+            return json.loads(line.split(" ", 1)[1]) | {"spawn": spawn}
+    return {}
+
+
+async def spy_latency(site: BenchSite, runs: int, marks: list[dict[str, float]] | None = None,
+                      ) -> list[tuple[float, float, float]]:
+    """Seconds from the CLI's start to ChanSpyStart, to the CLI's exit, to the Originate, per run.
+
+    `marks` receives each run's step times (see STEPS) when the CLI reports them."""
     seen: list[tuple[float, Message]] = []
     originated: list[float] = []
     caller, agent, sup = site.phone(CALLER, 440), site.phone(AGENT, 1000), site.phone(SUPERVISOR, 2000)
@@ -98,6 +130,7 @@ async def spy_latency(site: BenchSite, runs: int) -> list[tuple[float, float, fl
                 proc = await asyncio.create_subprocess_exec(
                     *site.cli("spy", "whisper", AGENT, "--supervisor", SUPERVISOR),
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                    env=os.environ | {"HOMEPBX_BENCH_TIMES": "1"},
                 )
                 _, err = await proc.communicate()
                 exited = time.monotonic()
@@ -110,6 +143,8 @@ async def spy_latency(site: BenchSite, runs: int) -> list[tuple[float, float, fl
                 if not seen:
                     raise SystemExit("no ChanSpyStart event reached the monitor connection")
                 out.append((seen[0][0] - started, exited - started, originated[0] - started))
+                if marks is not None:
+                    marks.append(cli_marks(err.decode(), started))
                 sup.wait_event("CALL_ESTABLISHED", 10)
                 caller.hangup()
                 for phone in (caller, agent, sup):
@@ -132,17 +167,29 @@ def print_spy_latency(results: list[tuple[float, float, float]]) -> None:
           f"CLI exit median {statistics.median(to_exit) * 1000:.0f} ms")
 
 
+def print_breakdown(marks: list[dict[str, float]]) -> None:
+    """Median of each CLI step over the runs that reported it."""
+    for label, start, end in STEPS:
+        spans = [m[end] - m[start] for m in marks if start in m and end in m]
+        if spans:
+            print(f"  {label:<32} median {statistics.median(spans) * 1000:6.1f} ms  "
+                  f"min {min(spans) * 1000:6.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="/var/lib/homepbx/lab-bench")
     parser.add_argument("--address", default="127.0.0.13")
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--database-url", help="an EMPTY database to provision into (default: a fresh SQLite file)")
     args = parser.parse_args()
     pbx = LabPBX(Settings(lab=LabSettings(root=args.root, address=args.address)))
     pbx.up(wait=True, timeout=180)
     with tempfile.TemporaryDirectory(prefix="homepbx-bench-control-") as tmp:
-        site = provision(pbx, Path(tmp))
-        print_spy_latency(asyncio.run(spy_latency(site, args.runs)))
+        site = provision(pbx, Path(tmp), args.database_url)
+        marks: list[dict[str, float]] = []
+        print_spy_latency(asyncio.run(spy_latency(site, args.runs, marks)))
+        print_breakdown(marks)
 
 
 if __name__ == "__main__":
