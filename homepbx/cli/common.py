@@ -1,7 +1,7 @@
 """What every command shares: settings, a database transaction, output as a table or JSON.
 
 SQLAlchemy is imported only when a command opens a session: `homepbx spy` must reach Asterisk
-within half a second and does its check on a bare sqlite3 connection (`plain_sqlite()`).
+within half a second and does its check on a bare DB-API connection (`plain_connection()`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from ..config import Settings
 from ..errors import InvalidInput, OperationalError
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from sqlalchemy.orm import Session
 
 # `sqlite:///<file>` exactly as SQLAlchemy reads it (relative to the working directory, or
 # absolute with a fourth slash); URLs with options or escapes go through SQLAlchemy.
 _PLAIN_SQLITE_URL = re.compile(r"sqlite(?:\+pysqlite)?:///([^?%#]+)")
+# psycopg 3 (db.py's driver for a bare postgresql://) reads the same URI as libpq; SQLAlchemy
+# options after `?` may not be libpq's, so such URLs go through SQLAlchemy.
+_PLAIN_POSTGRES_URL = re.compile(r"postgresql(?:\+psycopg)?://([^?#]+)")
+_NAMED_PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
 class AppContext:
@@ -62,24 +64,43 @@ class AppContext:
             raise InvalidInput("Another change to the same records was made at the same time: nothing was changed, try again.") from None
 
 
-    def plain_sqlite(self) -> PlainSqlite | None:
-        """A bare sqlite3 connection to the database if it is a plain SQLite file, else None.
+    def plain_connection(self) -> PlainConnection | None:
+        """A bare DB-API connection (sqlite3 or psycopg) to the database, or None.
 
-        For latency-critical commands only: no schema check, no SQLAlchemy. Any sqlite3.Error
-        from it should send the command down the `session()` path, which says what is wrong.
+        For latency-critical commands only (`homepbx spy`): no schema check, no SQLAlchemy.
+        Only for URLs that mean the same to the driver as to SQLAlchemy: `sqlite:///<file>`
+        and `postgresql[+psycopg]://...` without options. Any `conn.Error` from it should send
+        the command down the `session()` path, which checks the schema and says what is wrong.
         """
-        match = _PLAIN_SQLITE_URL.fullmatch(self.settings.database.url)
-        if match is None:
-            return None
-        import sqlite3
-
+        url = self.settings.database.url
         try:
-            return PlainSqlite(match.group(1))
-        except sqlite3.Error:
+            if match := _PLAIN_SQLITE_URL.fullmatch(url):
+                return PlainSqlite(match.group(1))
+            if match := _PLAIN_POSTGRES_URL.fullmatch(url):
+                return PlainPostgres(f"postgresql://{match.group(1)}")
+        except OperationalError:
+            raise
+        except Exception:  # driver missing, file missing...: the session path says what is wrong
             return None
+        return None
 
 
-class PlainSqlite:
+class PlainConnection:
+    """Runs one `:name`-style statement (no literal `%` or `::`) and returns its rows as tuples."""
+
+    Error: type[Exception] = Exception  # the driver's DB-API Error
+
+    def __call__(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class PlainSqlite(PlainConnection):
     """A sqlite3 connection that runs `:name`-style SQL the way homepbx's engine would.
 
     Opened read-write without creating the file; the same pragmas as db.py's engine (WAL is
@@ -93,6 +114,7 @@ class PlainSqlite:
         import sqlite3
         from urllib.parse import quote
 
+        self.Error = sqlite3.Error
         self.conn: sqlite3.Connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=5.0)
         try:
             self.conn.execute("PRAGMA foreign_keys=ON")
@@ -107,6 +129,32 @@ class PlainSqlite:
 
     def commit(self) -> None:
         self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PlainPostgres(PlainConnection):
+    """A psycopg 3 connection (what db.py's engine uses for PostgreSQL), autocommit: each
+    statement is its own transaction, so no transaction stays open while a phone rings."""
+
+    def __init__(self, uri: str) -> None:
+        import psycopg
+
+        self.Error = psycopg.Error
+        try:
+            self.conn = psycopg.connect(uri, autocommit=True)
+        except psycopg.OperationalError as exc:
+            # Said here, as db.ensure_current would: trying again through SQLAlchemy would make
+            # the user wait twice for a server that does not answer.
+            raise OperationalError(f"Cannot reach the database: {exc}".rstrip(".") + ".") from None
+
+    def __call__(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        cur = self.conn.execute(_NAMED_PARAM.sub(r"%(\1)s", sql), params)
+        return cur.fetchall() if cur.description is not None else []
+
+    def commit(self) -> None:
+        pass  # autocommit
 
     def close(self) -> None:
         self.conn.close()

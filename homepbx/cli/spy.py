@@ -1,9 +1,9 @@
 """`homepbx spy listen|whisper|barge AGENT --supervisor EXT`: supervise an agent's live call.
 
-Target: ChanSpyStart within 0.5 s of the command starting, Python's start included. So on a
-plain SQLite database the permission check and the audit entry go through a bare sqlite3
-connection (same SQL and rule as the SQLAlchemy path, see supervision.py), and nothing here
-imports SQLAlchemy; other databases, or any sqlite3 error, take the session path.
+Target: ChanSpyStart within 0.5 s of the command starting, Python's start included. So the
+permission check and the audit entry go through a bare sqlite3/psycopg connection (same SQL
+and rule as the SQLAlchemy path, see supervision.py), and nothing here imports SQLAlchemy;
+URLs with options, or any driver error, take the session path.
 """
 
 from __future__ import annotations
@@ -65,23 +65,21 @@ def _start(app: AppContext, plan: supervision.SpyPlan, ring_timeout: int) -> sup
 def _spy_plain(
     app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: int
 ) -> tuple[supervision.SpyPlan, supervision.SpyResult] | None:
-    """The fast path on a plain SQLite file; None if it cannot be used (nothing was done)."""
-    conn = app.plain_sqlite()
+    """The fast path on a bare DB-API connection; None if it cannot be used (nothing was done)."""
+    conn = app.plain_connection()
     if conn is None:
         return None
-    import sqlite3
-
     try:
         try:
             plan = supervision.authorize_with(conn, supervisor, agent, mode)
-        except sqlite3.Error:
+        except conn.Error:
             return None  # missing schema, locked...: the session path checks and says so
         supervision.MARKS["authorized"] = time.monotonic()
         result = _start(app, plan, ring_timeout)
         try:
             supervision.record_with(conn, result)
             conn.commit()
-        except sqlite3.Error:
+        except conn.Error:
             # The spy is running: its audit entry must be written, through SQLAlchemy then.
             with app.session() as session:
                 supervision.record(session, result)

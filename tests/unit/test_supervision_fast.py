@@ -1,7 +1,8 @@
-"""The spy command's fast path: a bare sqlite3 connection, no SQLAlchemy import, the same rule.
+"""The spy command's fast path: a bare DB-API connection, no SQLAlchemy import, the same rule.
 
-`homepbx spy` must reach Asterisk within 0.5 s of starting. On a plain SQLite file it checks the
-permission and writes the audit entry through sqlite3; elsewhere through a SQLAlchemy session.
+`homepbx spy` must reach Asterisk within 0.5 s of starting. On a plain SQLite or PostgreSQL URL
+it checks the permission and writes the audit entry through sqlite3/psycopg; otherwise, or on a
+driver error, through a SQLAlchemy session.
 Both run the same SQL and the same Python (supervision.authorize_with), checked here on both
 backends.
 """
@@ -20,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from homepbx import config, db, supervision
-from homepbx.cli.common import AppContext, PlainSqlite
-from homepbx.errors import HomepbxError, InvalidInput, NotFound
+from homepbx.cli.common import AppContext, PlainConnection, PlainSqlite
+from homepbx.errors import HomepbxError, InvalidInput, NotFound, OperationalError
 
 from .cli_helpers import Cli, assert_plain_error
 from .fake_ami import FakeAmi
@@ -76,24 +77,24 @@ def site(tmp_path: Path, any_db_url: str) -> Cli:
     return cli
 
 
-def plain(cli: Cli) -> object:
-    conn = AppContext(str(cli.config_path)).plain_sqlite()
+def plain(cli: Cli) -> PlainConnection:
+    conn = AppContext(str(cli.config_path)).plain_connection()
     assert conn is not None
     return conn
 
 
-def test_the_rule_decides_the_same_through_a_session_and_plain_sqlite(site: Cli) -> None:
+def test_the_rule_decides_the_same_through_a_session_and_the_bare_driver(site: Cli) -> None:
     url = url_of(site)
     with db.session_scope(url) as session:
         got = [outcome(lambda s, a, m: supervision.authorize(session, s, a, m), case) for case, _ in CASES]
     assert got == [want for _, want in CASES]
-    if url.startswith("sqlite"):
-        conn = plain(site)
-        try:
-            got = [outcome(lambda s, a, m: supervision.authorize_with(conn, s, a, m), case) for case, _ in CASES]
-        finally:
-            conn.close()
-        assert got == [want for _, want in CASES]
+    # ... and through the bare driver connection the CLI uses.
+    conn = plain(site)
+    try:
+        got = [outcome(lambda s, a, m: supervision.authorize_with(conn, s, a, m), case) for case, _ in CASES]
+    finally:
+        conn.close()
+    assert got == [want for _, want in CASES]
 
 
 def test_audit_entries_read_the_same_whichever_way_they_were_written(site: Cli) -> None:
@@ -106,16 +107,15 @@ def test_audit_entries_read_the_same_whichever_way_they_were_written(site: Cli) 
                                    "PJSIP/2001-00000031")
     with db.session_scope(url) as session:
         supervision.record(session, result)
-    if url.startswith("sqlite"):
-        conn = plain(site)
-        try:
-            supervision.record_with(conn, result)
-            conn.commit()
-        finally:
-            conn.close()
+    conn = plain(site)
+    try:
+        supervision.record_with(conn, result)
+        conn.commit()
+    finally:
+        conn.close()
     with db.session_scope(url) as session:
         entries = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "spy.whisper")))
-        assert len(entries) == (2 if url.startswith("sqlite") else 1)
+        assert len(entries) == 2
         for e in entries:
             assert e.target == "1001" and e.actor
             assert json.loads(e.details) == {"agent": "1001", "agent_channel": AGENT_CHANNEL, "mode": "whisper",
@@ -134,17 +134,23 @@ def test_plain_sqlite_only_for_a_plain_existing_file(tmp_path: Path) -> None:
         return app
 
     missing = tmp_path / "missing.db"
-    assert ctx(f"sqlite:///{missing}").plain_sqlite() is None
+    assert ctx(f"sqlite:///{missing}").plain_connection() is None
     assert not missing.exists()  # looking did not create it
     sqlite3.connect(tmp_path / "x.db").close()
-    conn = ctx(f"sqlite:///{tmp_path / 'x.db'}").plain_sqlite()
-    assert conn is not None
+    conn = ctx(f"sqlite:///{tmp_path / 'x.db'}").plain_connection()
+    assert isinstance(conn, PlainSqlite)
     conn.close()
-    for url in ("sqlite://", f"sqlite:///{tmp_path / 'x.db'}?timeout=1", "postgresql+psycopg://u@h/db"):
-        assert ctx(url).plain_sqlite() is None, url
+    for url in ("sqlite://", f"sqlite:///{tmp_path / 'x.db'}?timeout=1", "postgresql+psycopg2://u@h/db",
+                "postgresql+psycopg://u@127.0.0.1:1/db?sslmode=require"):
+        assert ctx(url).plain_connection() is None, url
+    # A server that does not answer is said once, not retried through SQLAlchemy.
+    with pytest.raises(OperationalError, match="Cannot reach the database"):
+        ctx("postgresql://nobody@127.0.0.1:1/nothing").plain_connection()
 
 
-def test_spy_command_on_sqlite_imports_no_sqlalchemy(cli: Cli, ami: FakeAmi) -> None:  # noqa: F811
+def test_spy_command_imports_no_sqlalchemy(site: Cli, ami: FakeAmi) -> None:  # noqa: F811
+    """On SQLite and PostgreSQL: the check and the audit entry go through the bare driver."""
+    cli = site
     point_at(cli, ami.port)
     code = (
         "import sys\n"
