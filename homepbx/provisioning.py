@@ -417,10 +417,3 @@ def list_scopes(session: Session, supervisor: str | None = None) -> list[tuple[A
     if supervisor:
         query = query.where(Agent.id == get_supervisor(session, supervisor).id)
     return [(a, t) for a, t in session.execute(query).all()]
-
-
-def in_scope(session: Session, supervisor: Agent, agent: Agent) -> bool:
-    """May this supervisor spy on this agent?"""
-    if agent.team_id is None:
-        return False
-    return session.get(SupervisorScope, (supervisor.id, agent.team_id)) is not None
