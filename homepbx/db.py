@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-import functools
-import re
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import InvalidInput, OperationalError
 from .resources import data_dir
+from .schema_head import head_revision
 
 _engines: dict[str, Engine] = {}
 
@@ -72,25 +71,6 @@ def current_revision(url: str) -> str | None:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-_REVISION = re.compile(r"^(down_revision|revision)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|None)", re.MULTILINE)
-
-
-@functools.cache
-def head_revision() -> str:
-    """The newest migration, read from the version files (the revision nothing revises)."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in (data_dir("migrations") / "versions").glob("*.py"):
-        for key, dq, sq in _REVISION.findall(path.read_text(encoding="utf-8")):
-            value = dq or sq
-            if value:
-                (revisions if key == "revision" else revised).add(value)
-    heads = revisions - revised
-    if len(heads) != 1:
-        raise RuntimeError(f"homepbx migrations must have exactly one head, found {sorted(heads)}")
-    return heads.pop()
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import click
 
 from .. import supervision
 from ..ami import run_actions
+from ..schema_head import head_revision
 from .common import AppContext, emit_one, json_option, pass_app
 
 _VERBS = {"listen": "listening to", "whisper": "whispering to", "barge": "barging in on"}
@@ -71,6 +72,10 @@ def _spy_plain(
         return None
     try:
         try:
+            # The same schema check as every command, without SQLAlchemy: an out-of-date
+            # database takes the session path, which says so.
+            if [tuple(r) for r in conn("SELECT version_num FROM alembic_version", {})] != [(head_revision(),)]:
+                return None
             plan = supervision.authorize_with(conn, supervisor, agent, mode)
         except conn.Error:
             return None  # missing schema, locked...: the session path checks and says so

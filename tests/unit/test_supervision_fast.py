@@ -199,3 +199,24 @@ def test_a_locked_audit_write_still_records_the_spy(cli: Cli, ami: FakeAmi,  # n
     assert res.exit_code == 0, res.stderr
     [entry] = spy_entries(cli)
     assert entry["action"] == "spy.barge"
+
+
+def test_an_out_of_date_schema_takes_the_session_path_and_says_so(tmp_path, monkeypatch) -> None:
+    """The fast path checks the schema revision too: an old database is refused, nothing reaches AMI."""
+    import sqlite3
+
+    from homepbx import db as database
+
+    from .cli_helpers import Cli, assert_plain_error
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    database.upgrade(url)
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("UPDATE alembic_version SET version_num = '0001'")
+    con.commit()
+    con.close()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[database]\nurl = "{url}"\n[ami]\nport = 9\n')
+    res = Cli(cfg)("spy", "whisper", "1001", "--supervisor", "2001")
+    assert_plain_error(res, code=1)
+    assert "out of date" in res.stderr
