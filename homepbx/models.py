@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -223,8 +225,13 @@ class CallLeg(Base):
     __tablename__ = "call_legs"
     __table_args__ = (
         UniqueConstraint("linkedid", "uniqueid", name="uq_call_legs_linkedid_uniqueid"),
-        # Covering index of the agents and billing reports (migration 0003).
-        Index("ix_call_legs_report", "role", "started_at", "agent", "linkedid", "talk_s", "hold_s"),
+        # Covering index of the agents and billing reports (migrations 0003, 0004).
+        Index("ix_call_legs_report", "role", "started_at", "agent", "first_ring", "first_talk", "talk_s", "hold_s",
+              "linkedid"),
+        # The few legs that are not an agent's first in their call: the reports' correction for
+        # calls that began before the period (migration 0004).
+        Index("ix_call_legs_repeat", "role", "started_at", "agent", "linkedid", "talk_s", "first_talk",
+              sqlite_where=text("first_ring = 0"), postgresql_where=text("first_ring = false")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -240,6 +247,11 @@ class CallLeg(Base):
     talk_s: Mapped[float] = mapped_column(Float, default=0.0)
     hold_s: Mapped[float] = mapped_column(Float, default=0.0)
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    # Set by the records engine, which stores all legs of a call together (migration 0004): this
+    # is the agent's first leg in the call (by start), resp. the first one in which the agent
+    # talked. The reports count calls per agent as sums of these instead of COUNT(DISTINCT).
+    first_ring: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    first_talk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class QueueEvent(Base):

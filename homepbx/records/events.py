@@ -243,6 +243,10 @@ class Engine:
         # Talk: the caller and an agent in the same bridge at the same time.
         legs: list[LegRow] = []
         talks: list[tuple[float, float, str]] = []
+        # Legs go out (and into the table) in start order: the first leg of an agent seen here
+        # is its first ring, the first with talk its first talk (see LegRow).
+        rang: set[str] = set()
+        talked: set[str] = set()
         for ch in sorted(chans.values(), key=lambda c: (c.start, c.first_order)):
             role = "caller" if ch is caller else ("agent" if ch.channel.upper().startswith("PJSIP/") else "other")
             agent = endpoint_of(ch.channel) if role == "agent" else ""
@@ -251,12 +255,21 @@ class Engine:
                 talks.extend((a, b, agent) for a, b in overlaps)
             stop = ch.hangup or ch.end
             ring = (ch.answer - ch.start) if (ch.answer is not None and role == "agent") else 0.0
+            talk_s = round(sum((b - a for a, b in overlaps), 0.0), 3)
+            first_ring = first_talk = False
+            if role == "agent":
+                if agent not in rang:
+                    rang.add(agent)
+                    first_ring = True
+                if talk_s > 0 and agent not in talked:
+                    talked.add(agent)
+                    first_talk = True
             legs.append(LegRow(
                 linkedid=call.linkedid, uniqueid=ch.uniqueid, channel=ch.channel, role=role, agent=agent,
                 started_at=utc(ch.start), answered_at=utc(ch.answer) if ch.answer is not None else None,
                 ended_at=utc(stop) if stop is not None else None, ring_s=round(ring, 3),
-                talk_s=round(sum((b - a for a, b in overlaps), 0.0), 3), hold_s=round(sum((b - a for a, b in ch.holds), 0.0), 3),
-                hangup_cause=ch.cause,
+                talk_s=talk_s, hold_s=round(sum((b - a for a, b in ch.holds), 0.0), 3),
+                hangup_cause=ch.cause, first_ring=first_ring, first_talk=first_talk,
             ))
         talks.sort()
         answered_at = talks[0][0] if talks else None

@@ -115,17 +115,20 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
     team_id = _team_id(conn, team)
     known = _team_agents(conn, team_id)
     leg = CallLeg.__table__.c
+    # Calls per agent as sums of the first-leg flags (no COUNT(DISTINCT)), plus the calls whose
+    # first leg of that agent began before the period: see _calls_begun_before.
     calls = conn.execute(
         select(
             leg.agent,
-            func.count(func.distinct(leg.linkedid)),
-            func.count(func.distinct(case((leg.talk_s > 0, leg.linkedid)))),
+            func.sum(case((leg.first_ring, 1), else_=0)),
+            func.sum(case((leg.first_talk, 1), else_=0)),
             func.coalesce(func.sum(leg.talk_s), 0.0),
             func.coalesce(func.sum(leg.hold_s), 0.0),
         )
         .where(and_(leg.role == "agent", leg.started_at >= p.start, leg.started_at < p.end))
         .group_by(leg.agent)
     ).all()
+    offered_before, answered_before = _calls_begun_before(conn, p.start, p.end)
     ev = AgentEvent.__table__.c
     q = Queue.__table__.c
     # Count wrap-ups per agent and queue first, then weigh each count by its queue's wrap-up
@@ -146,7 +149,9 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
     states = _agent_states(conn, p)
     figures: dict[str, dict[str, Any]] = {}
     for agent, offered, answered, talk, hold in calls:
-        figures[agent] = {"offered": offered, "answered": answered, "talk_s": float(talk), "hold_s": float(hold)}
+        figures[agent] = {"offered": int(offered or 0) + offered_before.get(agent, 0),
+                          "answered": int(answered or 0) + answered_before.get(agent, 0),
+                          "talk_s": float(talk), "hold_s": float(hold)}
     rows = []
     for agent in sorted(set(figures) | set(states) | set(wrapups)):
         if agent not in known:
@@ -174,6 +179,38 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
             "occupancy": _r(busy / available, 3) if available > 0 else None,
         })
     return rows
+
+
+def _calls_begun_before(conn: Connection, lo: datetime, hi: datetime,
+                        agents: list[str] | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """Per agent, the calls (offered, answered) with a leg of that agent in [lo, hi) whose first
+    leg of that agent (resp. first leg with talk) began before `lo`.
+
+    The flag sums count a call in the period of its first leg; COUNT(DISTINCT linkedid) over
+    the period's legs also counts these. Each has a leg in the period that is not the agent's
+    first in the call (`first_ring` false), which the partial index ix_call_legs_repeat holds
+    alone; one pass over those, the talk check only for the few that began before the period.
+    """
+    leg = CallLeg.__table__.c
+    earlier = CallLeg.__table__.alias("earlier")
+    e = earlier.c
+    same = [e.linkedid == leg.linkedid, e.agent == leg.agent, e.role == "agent", e.started_at < lo]
+    rang_before = select(e.id).where(and_(*same)).exists()
+    talked_before = select(e.id).where(and_(*same, e.talk_s > 0)).exists()
+    cond = [leg.role == "agent", leg.first_ring == False, leg.started_at >= lo, leg.started_at < hi]  # noqa: E712
+    if agents is not None:
+        cond.append(leg.agent.in_(agents))
+    query = select(
+        leg.agent, leg.linkedid,
+        case((and_(leg.talk_s > 0, leg.first_talk == False, talked_before), 1), else_=0),  # noqa: E712
+    ).where(and_(*cond, rang_before))
+    offered: dict[str, set[str]] = defaultdict(set)
+    answered: dict[str, set[str]] = defaultdict(set)
+    for agent, linkedid, talked in conn.execute(query):
+        offered[agent].add(linkedid)
+        if talked:
+            answered[agent].add(linkedid)
+    return ({a: len(ids) for a, ids in offered.items()}, {a: len(ids) for a, ids in answered.items()})
 
 
 def _agent_states(conn: Connection, p: Period) -> dict[str, tuple[float, dict[str, float]]]:
@@ -371,12 +408,14 @@ def billing(conn: Connection, p: Period, team: str | None = None) -> list[dict[s
     out = []
     for label, lo, hi in _months(p):
         rows = conn.execute(
-            select(leg.agent, func.count(func.distinct(leg.linkedid)), func.coalesce(func.sum(leg.talk_s), 0.0))
+            select(leg.agent, func.sum(case((leg.first_talk, 1), else_=0)), func.coalesce(func.sum(leg.talk_s), 0.0))
             .where(and_(leg.role == "agent", leg.talk_s > 0, leg.started_at >= lo, leg.started_at < hi,
                         leg.agent.in_(sorted(billable))))
             .group_by(leg.agent)
         ).all()
+        _, before = _calls_begun_before(conn, lo, hi, agents=sorted(billable))
         for agent, n_calls, talk in sorted(rows):
+            n_calls = int(n_calls or 0) + before.get(agent, 0)
             info = billable[agent]
             minutes = (Decimal(str(float(talk))) / 60).quantize(Decimal("0.01"), ROUND_HALF_UP)
             rate = Decimal(info["rate"])

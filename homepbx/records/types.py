@@ -105,6 +105,10 @@ class LegRow:
     talk_s: float
     hold_s: float
     hangup_cause: int | None
+    # The agent's first leg in this call, and the first one in which the agent talked (both
+    # False on caller and other legs): the reports count calls per agent by summing them.
+    first_ring: bool = False
+    first_talk: bool = False
 
 
 @dataclass(slots=True)

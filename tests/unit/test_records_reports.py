@@ -163,3 +163,56 @@ def test_queues_with_different_service_levels_and_an_unknown_queue(migrated_url:
         "fast": (5, 2, 2, 0.0), "slow": (60, 2, 2, 1.0), "std": (20, 2, 2, 0.5), "ghost": (20, 2, 2, 0.5),
     }
     assert {r["avg_wait_s"] for r in rows.values()} == {20.0}
+
+
+def _distinct_calls(conn, lo, hi):  # type: ignore[no-untyped-def]
+    """The reference: calls per agent by COUNT(DISTINCT linkedid), as the reports counted before
+    migration 0004's first-leg flags."""
+    from sqlalchemy import and_, case, func, select
+
+    from homepbx.models import CallLeg
+
+    leg = CallLeg.__table__.c
+    query = (
+        select(leg.agent, func.count(func.distinct(leg.linkedid)),
+               func.count(func.distinct(case((leg.talk_s > 0, leg.linkedid)))))
+        .where(and_(leg.role == "agent", leg.started_at >= lo, leg.started_at < hi))
+        .group_by(leg.agent)
+    )
+    return {agent: (offered, answered) for agent, offered, answered in conn.execute(query)}
+
+
+def test_flag_counts_equal_distinct_counts_whatever_the_period(migrated_url: str) -> None:
+    """Calls counted from the first-leg flags equal COUNT(DISTINCT) for any period, including
+    periods that begin between two legs of one agent in one call (transferred back to itself)."""
+    from homepbx.records.types import utc
+
+    from .records_data import T0
+
+    provision(migrated_url)
+    stream, _ = day_one()
+    ingest(migrated_url, stream)
+    p = Pbx(start_uid=1_700_000_500.0)
+    # 1001 answers, transfers the caller to 1001 again (two legs with talk), twice; 1002 too.
+    p.transferred(T0 + 4000, "sales", "0666", "1001", "1001", wait=5, talk1=40, ring2=6, talk2=60)
+    p.transferred(T0 + 4200, "sales", "0677", "1002", "1001", wait=5, talk1=40, ring2=6, talk2=60)
+    p.transferred(T0 + 4400, "sales", "0688", "1001", "1001", wait=5, talk1=0, ring2=6, talk2=60)
+    ingest(migrated_url, p.out.sorted())
+    ends = [utc(T0 + 5000), utc(T0 + 86400)]
+    with db.engine_for(migrated_url).connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM call_legs WHERE first_ring = false"
+                                    if conn.dialect.name == "postgresql" else
+                                    "SELECT COUNT(*) FROM call_legs WHERE first_ring = 0").scalar() >= 3
+        checked = 0
+        for step in range(-700, 4700, 10):
+            lo = utc(T0 + step)
+            for hi in ends:
+                p_ = reports.Period(lo, hi, timezone.utc)
+                want = _distinct_calls(conn, lo, hi)
+                got = {r["agent"]: (r["offered"], r["answered"]) for r in reports.agents(conn, p_)
+                       if r["offered"] or r["answered"]}
+                assert got == want, (step, hi)
+                billed = {r["agent"]: r["calls"] for r in reports.billing(conn, p_)}
+                assert billed == {a: n for a, (_, n) in want.items() if n and a in ("1001", "1002")}, (step, hi)
+                checked += 1
+        assert checked > 1000
