@@ -21,6 +21,7 @@ Command output: Asterisk 22 answers ``Action: Command`` with ``Response: Success
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Union
 
@@ -223,6 +224,51 @@ def parse_frame(text: str, lower: Callable[[str], str] = str.lower) -> Message |
     return message
 
 
+class _Layout:
+    """The header names of one kind of frame, in order, and a regex that checks and splits them.
+
+    Asterisk sends each event with the same headers in the same order (a CEL event: 22 of them);
+    one `fullmatch` of a frame against its layout's regex yields every value at once, in C, where
+    the generic path splits and partitions line by line. A frame that does not match exactly
+    (a header more or less, a value holding a lone CR or LF) takes the generic path.
+    """
+
+    __slots__ = ("match", "keys", "lowered", "unique")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        # A line is `key: value` with the key up to its first ": "; the keys come from exactly
+        # that split, so matching the literal key then ": " finds the same split.
+        self.match = re.compile("\r\n".join(re.escape(k) + ": ([^\r\n]*)" for k in keys)).fullmatch
+        self.keys = keys
+        self.lowered = tuple(k.lower() for k in keys)
+        # With a repeated key the index keeps the first value (built from the end, as parse_frame).
+        self.unique = len(set(self.lowered)) == len(keys)
+
+
+class _Layouts(dict[str, Union[_Layout, None]]):
+    """Layouts by a frame's first line (``Event: CEL``...), learnt from the frames themselves.
+
+    Bounded: at most LIMIT first lines, and a first line whose frames keep changing layout
+    (more than RELEARN times) stops being learnt again (its frames take the generic path).
+    Owned by one ``FrameBuffer``.
+    """
+
+    __slots__ = ("misses",)
+    LIMIT = 512
+    RELEARN = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.misses: dict[str, int] = {}
+
+    def learn(self, first: str, keys: tuple[str, ...]) -> None:
+        misses = self.misses.get(first, 0)
+        if misses > self.RELEARN or (first not in self and len(self) >= self.LIMIT):
+            return
+        self.misses[first] = misses + 1
+        self[first] = _Layout(keys)
+
+
 def _parse_irregular(lines: list[str]) -> Message:
     """The slow path: "Key:" with an empty value, or lines with no colon at all."""
     headers: list[tuple[str, str]] = []
@@ -270,7 +316,7 @@ class FrameBuffer:
     memory forever (a peer that is not Asterisk, or a broken one).
     """
 
-    __slots__ = ("banner", "max_frame", "_expect_banner", "_parts", "_size", "_tail", "_lower")
+    __slots__ = ("banner", "max_frame", "_expect_banner", "_parts", "_size", "_tail", "_lower", "_layouts")
 
     def __init__(self, *, expect_banner: bool = True, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.banner: str | None = None
@@ -282,6 +328,7 @@ class FrameBuffer:
         # without rescanning a large pending frame on every read.
         self._tail = b""
         self._lower = LowerCache().__getitem__
+        self._layouts = _Layouts()
 
     @property
     def version(self) -> str | None:
@@ -322,10 +369,35 @@ class FrameBuffer:
             # errors="replace" never swallows an ASCII byte, so an invalid byte (a latin-1
             # caller name...) costs one character of its message, never its neighbours.
             lower = self._lower
+            layouts = self._layouts
+            get_layout = layouts.get
+            new = _new_message
             for text in complete.decode("utf-8", "replace").split("\r\n\r\n"):
+                cut = text.find("\r\n")
+                first = text[:cut] if cut > 0 else text
+                layout = get_layout(first)
+                if layout is not None:
+                    found = layout.match(text)
+                    if found is not None:
+                        # Inlined Message construction: this runs once per event.
+                        values = found.groups()
+                        message = new(Message)
+                        message._keys = layout.keys
+                        message._values = values
+                        message.body = ()
+                        if layout.unique:
+                            message._index = dict(zip(layout.lowered, values))
+                        else:
+                            message._index = dict(zip(reversed(layout.lowered), reversed(values)))
+                        append(message)
+                        continue
                 message = parse_frame(text, lower)
                 if message is not None:
                     append(message)
+                    if cut > 0 and not message.body:
+                        # A regular frame (every line `key: value`) that starts with its first
+                        # line: its layout serves the next frames of its kind.
+                        layouts.learn(first, message._keys)
             if rest:
                 self._hold(rest)
             return messages

@@ -273,3 +273,36 @@ def test_any_value_with_cr_or_lf_is_refused(prefix: str, breaker: str, suffix: s
 def test_round_trip(name: str, headers: list[tuple[str, str]]) -> None:
     [msg] = FrameBuffer(expect_banner=False).feed(encode_action(name, headers, "id-7"))
     assert msg.headers == (("Action", name), ("ActionID", "id-7"), *headers)
+
+
+# -- property: the learnt layouts (one regex per kind of frame) never change a message ---------------
+
+_layout_key = st.sampled_from(["Event", "Timestamp", "Channel", "channel", "UniqueID", "Key:", "A B", "Ü", "X.Y*"])
+# Values with separators, lone CR or LF (the layouts refuse them: the generic path takes over).
+_layout_value = st.text(alphabet=st.sampled_from(list(": aZé😀\r\n\t")), max_size=8).filter(
+    lambda v: "\r\n" not in v and not v.startswith("\n") and not v.endswith("\r"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    frames=st.lists(
+        st.tuples(st.sampled_from(["CEL", "Hold", "Cel"]),
+                  st.lists(st.tuples(_layout_key, _layout_value), max_size=5)),
+        min_size=1, max_size=12),
+    repeat=st.integers(min_value=1, max_value=3),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=6),
+)
+def test_frames_of_a_learnt_layout_parse_as_the_generic_path_does(
+    frames: list[tuple[str, list[tuple[str, str]]]], repeat: int, cuts: list[int]
+) -> None:
+    # The same kinds of frame again and again (so layouts are learnt, hit and missed), with
+    # repeated keys, keys ending in ':', and values the layout regex must refuse.
+    data = b"".join(_render(n, h) for n, h in frames * repeat)
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    chunks = [data[a:b] for a, b in zip(points, points[1:])]
+    expected = [m for text in data.decode().split("\r\n\r\n") if (m := parse_frame(text)) is not None]
+    assert feed_all([data]) == expected
+    assert feed_all(chunks) == expected
+    for got, want in zip(feed_all([data]), expected):
+        assert got.get("channel") == want.get("channel") and got.get("key:") == want.get("key:")
+        assert dict(got._index) == dict(want._index)
