@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from .sources import endpoint_of, from_ami
+from ..ami.frames import Message
+from .sources import cel_from_index, endpoint_of, from_ami
 from .types import (
     AgentEventRow,
     Batch,
@@ -92,6 +93,12 @@ class Engine:
     # -- input -----------------------------------------------------------------------------------
     def feed_ami(self, event: Mapping[str, Any], now: float) -> None:
         """One AMI event (a homepbx.ami Message or a dict); events the records ignore are dropped."""
+        if type(event) is Message:
+            # Most live events are CEL: read them straight from the message's lower-case index.
+            index = event._index
+            if index.get("event") == "CEL":
+                self.feed_cel(cel_from_index(index, self.asterisk_tz, now))
+                return
         item = from_ami(event, self.asterisk_tz, now)
         if item is None:
             return

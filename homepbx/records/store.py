@@ -11,8 +11,7 @@ SQLAlchemy's per-row parameter processing: rows go to the driver as plain tuples
 statements per table per batch whatever its size.
 - PostgreSQL: one `INSERT ... SELECT FROM unnest(<one array per column>)` per table; the
   arrays travel as single parameters, so a batch is one round trip per table.
-- SQLite: the calls as multi-row `VALUES` (for RETURNING), the other tables with
-  `executemany` (sqlite3 loops in C over one prepared statement). Datetimes are written in
+- SQLite: multi-row `VALUES`, 500 rows a statement (RETURNING for the calls). Datetimes are written in
   exactly the text form SQLAlchemy's SQLite dialect writes, so keys and range queries agree
   whichever path wrote a row.
 Both are ON CONFLICT DO NOTHING on each table's natural key: replaying a batch adds nothing.
@@ -23,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -39,7 +39,7 @@ _AGENT: Table = AgentEvent.__table__  # type: ignore[assignment]
 _RECORDINGS: Table = Recording.__table__  # type: ignore[assignment]
 
 _SAME_CHANGE = timedelta(seconds=1)
-# SQLite allows 32766 bound values per statement (3.32+); the calls' VALUES stay well below.
+# SQLite allows 32766 bound values per statement (3.32+); 500 rows of any table stay well below.
 _SQLITE_ROWS_PER_INSERT = 500
 
 
@@ -143,33 +143,35 @@ def _sqlite_converter(row_type: type) -> Callable[[Any], tuple[Any, ...]]:
 
 
 _SQLITE_CONVERT = {row_type: _sqlite_converter(row_type) for row_type in _SPECS}
-_SQLITE_SQL: dict[tuple[type, int], str] = {}
+_SQLITE_SQL: dict[tuple[type, int, bool], str] = {}
 
 
-def _sqlite_sql(row_type: type, n_rows: int) -> str:
-    """n_rows 0: one row, for executemany, no RETURNING; else n_rows rows RETURNING the key."""
-    sql = _SQLITE_SQL.get((row_type, n_rows))
+def _sqlite_sql(row_type: type, n_rows: int, returning: bool) -> str:
+    """An INSERT of n_rows rows, with `returning` RETURNING the key's first column."""
+    sql = _SQLITE_SQL.get((row_type, n_rows, returning))
     if sql is None:
         spec = _SPECS[row_type]
         one = "(" + ", ".join("?" * len(spec.all_columns)) + ")"
         sql = (f'INSERT INTO "{spec.table.name}" ({_quoted(spec.all_columns)}) '
-               f"VALUES {', '.join([one] * max(n_rows, 1))} ON CONFLICT ({_quoted(spec.key)}) DO NOTHING")
-        if n_rows:
+               f"VALUES {', '.join([one] * n_rows)} ON CONFLICT ({_quoted(spec.key)}) DO NOTHING")
+        if returning:
             sql += f' RETURNING "{spec.key[0]}"'
-        _SQLITE_SQL[(row_type, n_rows)] = sql
+        _SQLITE_SQL[(row_type, n_rows, returning)] = sql
     return sql
 
 
 def _sqlite_insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bool = False) -> list[Any]:
+    # Multi-row VALUES for every table: a few statements per batch, each one sqlite3_step that
+    # runs without the GIL (executemany takes the GIL back after every row, which stalls a
+    # writer thread behind the parsing thread for a switch interval each time).
     convert = _SQLITE_CONVERT[row_type]
-    if not returning:
-        conn.exec_driver_sql(_sqlite_sql(row_type, 0), list(map(convert, rows)))
-        return []
     out: list[Any] = []
     for i in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
         chunk = rows[i:i + _SQLITE_ROWS_PER_INSERT]
-        flat = tuple(v for row in map(convert, chunk) for v in row)
-        out.extend(r[0] for r in conn.exec_driver_sql(_sqlite_sql(row_type, len(chunk)), flat))
+        flat = tuple(chain.from_iterable(map(convert, chunk)))
+        result = conn.exec_driver_sql(_sqlite_sql(row_type, len(chunk), returning), flat)
+        if returning:
+            out.extend(r[0] for r in result)
     return out
 
 
@@ -244,3 +246,73 @@ def store_agent_events(conn: Connection, events: Sequence[AgentEventRow]) -> int
         return 0
     _insert(conn, AgentEventRow, fresh)
     return len(fresh)
+
+
+# -- a writer thread ------------------------------------------------------------------------------
+class BatchWriter:
+    """Stores batches from one thread with its own connection, while the caller parses on.
+
+    Batches are written one transaction each, strictly in the order given (one thread, one FIFO
+    queue), with the same idempotent `store`: what ends up in the database is what storing them
+    one after the other in the caller's thread gives. The queue is bounded (`depth` batches), so
+    a slow database slows the producer instead of filling memory. A failed write stops the
+    thread: nothing after it is written, and the error is raised by the next `put` or `close`.
+    The database work (SQLite's C code, PostgreSQL's server) runs without the GIL, in parallel
+    with the caller's parsing.
+    """
+
+    _STOP = object()
+
+    def __init__(self, url: str, depth: int = 4) -> None:
+        import queue
+        import threading
+
+        from .. import db
+
+        self._engine = db.engine_for(url)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self.calls = 0
+        self.agent_events = 0
+        self._thread = threading.Thread(target=self._run, name="homepbx-store", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is self._STOP:
+                    return
+                if self._error is None:
+                    with self._engine.begin() as conn:
+                        got = store(conn, batch)
+                    self.calls += got.calls
+                    self.agent_events += got.agent_events
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, batch: Batch) -> None:
+        """Queue a batch (waits while `depth` batches are queued)."""
+        self._raise()
+        if batch:
+            self._queue.put(batch)
+
+    def wait(self) -> Stored:
+        """Block until every queued batch is written; the totals so far."""
+        self._queue.join()
+        self._raise()
+        return Stored(self.calls, self.agent_events)
+
+    def close(self) -> Stored:
+        """Write what is queued, stop the thread; the totals."""
+        if self._thread.is_alive():
+            self._queue.put(self._STOP)
+            self._thread.join()
+        self._raise()
+        return Stored(self.calls, self.agent_events)

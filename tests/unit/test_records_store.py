@@ -139,3 +139,32 @@ def test_batch_writes_read_back_exactly_and_share_keys_with_orm_rows(migrated_ur
         assert store(conn, Batch(finished, [])) == Stored(0, 0)
     assert counts(migrated_url) == {"call_records": 1200, "call_legs": 2400, "queue_events": 1201,
                                     "agent_events": 0, "recordings": 240}
+
+
+def test_batch_writer_stores_in_order_like_inline_and_reports_failures(migrated_url: str) -> None:
+    """The writer thread stores batches one after the other, as inline `store` calls would: a
+    later batch repeating a call adds nothing; after a failed batch nothing more is written and
+    the error reaches the producer."""
+    import pytest
+
+    from homepbx.records.store import BatchWriter
+    from homepbx.records.types import Batch
+
+    writer = BatchWriter(migrated_url, depth=2)
+    for start in range(0, 300, 50):
+        writer.put(Batch([_call(i) for i in range(start, start + 60)], []))  # 10 overlap each time
+    assert writer.wait() == Stored(300 + 10, 0)
+    assert writer.close() == Stored(310, 0)
+    assert counts(migrated_url)["call_records"] == 310
+
+    broken = BatchWriter(migrated_url)
+    bad = _call(1000)
+    bad.legs[0].started_at = None  # NOT NULL: the whole batch fails
+    broken.put(Batch([bad], []))
+    with pytest.raises(Exception):
+        broken.wait()
+    with pytest.raises(Exception):
+        broken.put(Batch([_call(2000)], []))
+    with pytest.raises(Exception):
+        broken.close()
+    assert counts(migrated_url)["call_records"] == 310
