@@ -203,7 +203,8 @@ class Engine:
             if ev.channel and not ch.channel:
                 ch.channel = ev.channel
             kind, t = ev.event, ev.time
-            end = max(end, t)
+            if t > end:
+                end = t
             if kind == "CHAN_START":
                 ch.start, ch.cid_num, ch.cid_name, ch.exten = t, ev.cid_num, ev.cid_name, ev.exten
             elif kind == "ANSWER":

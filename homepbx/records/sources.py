@@ -160,13 +160,13 @@ def _cel_time(text: str | None, stamp: str | None, asterisk_tz: tzinfo | None, f
         # a few microseconds later: its second is the latest one at or before it whose
         # seconds-of-minute match EventTime's (zones differ by whole minutes). Clamped into
         # that second, the event keeps the identity of its CSV twin.
-        whole = float(int(exact))
+        second = int(exact)
         if text and len(text) >= 19 and text[17:19].isdigit():
             wanted = int(text[17:19])
-            for _ in range(60):
-                if int(whole) % 60 == wanted:
-                    break
-                whole -= 1.0
+            # Back to the latest second whose seconds-of-minute are EventTime's (a minute back,
+            # as the search used to end, for a nonsense 60-99).
+            second -= (second - wanted) % 60 if wanted < 60 else 60
+        whole = float(second)
         when = min(max(exact, whole), whole + 0.999999)
     elif text:
         whole = _TIME_CACHE.get((text, asterisk_tz), False)
