@@ -184,12 +184,17 @@ def main() -> None:
     parser.add_argument("--database-url", help="an EMPTY database to provision into (default: a fresh SQLite file)")
     args = parser.parse_args()
     pbx = LabPBX(Settings(lab=LabSettings(root=args.root, address=args.address)))
+    was_running = pbx.status().running
     pbx.up(wait=True, timeout=180)
-    with tempfile.TemporaryDirectory(prefix="homepbx-bench-control-") as tmp:
-        site = provision(pbx, Path(tmp), args.database_url)
-        marks: list[dict[str, float]] = []
-        print_spy_latency(asyncio.run(spy_latency(site, args.runs, marks)))
-        print_breakdown(marks)
+    try:
+        with tempfile.TemporaryDirectory(prefix="homepbx-bench-control-") as tmp:
+            site = provision(pbx, Path(tmp), args.database_url)
+            marks: list[dict[str, float]] = []
+            print_spy_latency(asyncio.run(spy_latency(site, args.runs, marks)))
+            print_breakdown(marks)
+    finally:
+        if not was_running:  # leave the machine as we found it
+            pbx.down()
 
 
 if __name__ == "__main__":
