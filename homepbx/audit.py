@@ -63,3 +63,10 @@ def record_with(
 ) -> None:
     """Insert an audit entry with plain SQL (`query` runs `:name`-style statements); the caller commits."""
     query(INSERT_SQL, entry(action, target, actor, **details))
+
+
+def entry_at(at: datetime, action: str, target: str = "", actor: str | None = None, **details: Any) -> dict[str, Any]:
+    """`entry()` for something that happened at `at` (naive UTC), e.g. read from Asterisk's events."""
+    values = entry(action, target, actor, **details)
+    values["at"] = at
+    return values

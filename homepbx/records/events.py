@@ -17,6 +17,7 @@ from typing import Any
 
 from ..ami.frames import Message
 from .sources import cel_from_index, endpoint_of, from_ami
+from .spies import spy_from_cel
 from .types import (
     AgentEventRow,
     Batch,
@@ -28,6 +29,7 @@ from .types import (
     QueueEntry,
     QueueEventRow,
     RecordingRow,
+    SpyRow,
     utc,
 )
 
@@ -88,6 +90,8 @@ class Engine:
         self._entry_seen: dict[str, float] = {}
         self._done: list[FinishedCall] = []
         self._agent_events: list[AgentEventRow] = []
+        # Feature-code spies (audit log entries), reported as their ChanSpy starts.
+        self._spies: list[SpyRow] = []
         self.clock = 0.0
 
     # -- input -----------------------------------------------------------------------------------
@@ -134,6 +138,10 @@ class Engine:
         if key in seen:
             return
         seen.add(key)
+        if ev.event == "APP_START" and ev.appname.lower() == "chanspy":
+            spy = spy_from_cel(ev)
+            if spy is not None:
+                self._spies.append(spy)
         call.events.append(ev)
         if t > call.last_seen:
             call.last_seen = t
@@ -164,8 +172,8 @@ class Engine:
     # -- output ----------------------------------------------------------------------------------
     def drain(self) -> Batch:
         """Everything finished since the last drain."""
-        batch = Batch(self._done, self._agent_events)
-        self._done, self._agent_events = [], []
+        batch = Batch(self._done, self._agent_events, self._spies)
+        self._done, self._agent_events, self._spies = [], [], []
         return batch
 
     def expire(self, now: float) -> int:

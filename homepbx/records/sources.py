@@ -125,7 +125,7 @@ def cel_from_index(index: dict[str, str], asterisk_tz: tzinfo | None, fallback: 
     except KeyError:
         return _cel(index, asterisk_tz, fallback)
     return CelEvent(_cel_time(text, stamp, asterisk_tz, fallback), name, linkedid, uniqueid, channel, exten, app,
-                    appdata, peer, _extra(extra) if extra else {}, cid_num, cid_name, dnid)
+                    appdata, peer, _extra(extra) if extra else {}, cid_num, cid_name, dnid, index.get("context") or "")
 
 
 def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent:
@@ -146,6 +146,7 @@ def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent
         get("calleridnum") or "",
         get("calleridname") or "",
         get("calleriddnid") or "",
+        get("context") or "",
     )
 
 
@@ -248,6 +249,7 @@ def cel_from_csv(row: list[str]) -> CelEvent | None:
         extra=_extra(row[11]),
         cid_num=row[13],
         cid_name=row[14],
+        context=row[5],
     )
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, DateTime, Table, and_, select
 from sqlalchemy.dialects import postgresql
 
 from ..models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
+from .spies import store_spies
 from .types import AgentEventRow, Batch, CallRow, LegRow, QueueEventRow, RecordingRow
 
 _CALLS: Table = CallRecord.__table__  # type: ignore[assignment]
@@ -47,6 +48,7 @@ _SQLITE_ROWS_PER_INSERT = 500
 class Stored:
     calls: int = 0
     agent_events: int = 0
+    spies: int = 0
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ def store(conn: Connection, batch: Batch) -> Stored:
             if finished.agent_events and finished.call.linkedid in new_calls:
                 agent_rows.extend(finished.agent_events)
     added_events = store_agent_events(conn, agent_rows)
-    return Stored(len(new_calls), added_events)
+    spies = store_spies(conn, batch.spies) if batch.spies else 0
+    return Stored(len(new_calls), added_events, spies)
 
 
 def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch) -> set[str]:

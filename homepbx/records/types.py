@@ -39,6 +39,8 @@ class CelEvent:
     cid_num: str = ""
     cid_name: str = ""
     dnid: str = ""
+    # The channel's dialplan context (CEL CSV column, AMI `Context`); "" when the source lacks it.
+    context: str = ""
 
 
 @dataclass(slots=True)
@@ -143,6 +145,24 @@ class RecordingRow:
 
 
 @dataclass(slots=True)
+class SpyRow:
+    """A ChanSpy started from a supervisor's softphone feature code (*21/*22/*23<agent>).
+
+    `key` (the supervisor channel's uniqueid) identifies it whichever source reported it.
+    """
+
+    at: datetime
+    supervisor: str
+    agent: str
+    mode: str  # listen | whisper | barge
+    supervisor_channel: str
+    context: str
+    exten: str
+    switchable: bool
+    key: str
+
+
+@dataclass(slots=True)
 class FinishedCall:
     """Everything one call produced; stored in one transaction, or not at all."""
 
@@ -159,6 +179,7 @@ class Batch:
 
     calls: list[FinishedCall] = field(default_factory=list)
     agent_events: list[AgentEventRow] = field(default_factory=list)
+    spies: list[SpyRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.agent_events)
+        return bool(self.calls or self.agent_events or self.spies)

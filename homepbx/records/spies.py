@@ -1,0 +1,107 @@
+"""Spies started from a supervisor's softphone feature code, for the audit log.
+
+`homepbx spy ...` audits its own spy (supervision.record_with). A supervisor dialling
+`*21<agent>` (listen), `*22<agent>` (whisper) or `*23<agent>` (barge) reaches ChanSpy through
+the dialplan only (dialplans/supervisors.j2): Asterisk's CEL APP_START for that ChanSpy is the
+one trace of it, live over AMI and in the CEL CSV. Such an APP_START is told from the CLI's by
+what the dialplan gives it and an Originate does not: the dialled code as the channel's exten,
+a homepbx context (the supervisor's own `homepbx-sup-<ext>`, which includes the
+`homepbx-spy-<team>-<mode>` contexts) and the `PJSIP/<agent>-` prefix as ChanSpy's argument.
+The CLI's Originate runs ChanSpy on the agent's full channel name with no dialled code.
+
+The entry is written once: its details carry the supervisor channel's uniqueid as `key`, and a
+spy whose key is already in the log is not written again (live and backfill both report it,
+and a restart reads the files again).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+from typing import TYPE_CHECKING
+
+from .. import audit
+from .sources import endpoint_of
+from .types import CelEvent, SpyRow, utc
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+SOURCE = "feature code"
+MODES = {"1": "listen", "2": "whisper", "3": "barge"}
+_CODE = re.compile(r"^\*2([123])([0-9A-Za-z_.]+)$")
+# ChanSpy(PJSIP/<agent>-,<options>): the feature code's prefix form, never a full channel name.
+_APPDATA = re.compile(r"^PJSIP/([^,/-]+)-(?:,([A-Za-z]*))?$")
+_SPY_CONTEXT = re.compile(r"^homepbx-spy-.+-(listen|whisper|barge|switch)$")
+# Live (AMI, whole-second EventTime refined by Timestamp) and CSV times of one event agree to
+# the second; the key decides, the window only narrows the lookup to the indexed `at`.
+_WINDOW = timedelta(minutes=10)
+
+
+def spy_from_cel(ev: CelEvent) -> SpyRow | None:
+    """The feature-code spy this CEL event starts, or None (any other event, the CLI's spy)."""
+    if ev.event != "APP_START" or ev.appname.lower() != "chanspy":
+        return None
+    code = _CODE.match(ev.exten)
+    data = _APPDATA.match(ev.appdata.strip())
+    if code is None or data is None or data.group(1) != code.group(2):
+        return None
+    context = ev.context
+    if context and not context.startswith("homepbx-"):
+        return None
+    supervisor = endpoint_of(ev.channel)
+    if not supervisor or not ev.channel.startswith("PJSIP/"):
+        return None
+    # The dialled code names the mode; a `homepbx-spy-<team>-<mode>` context (if Asterisk ever
+    # reports the included context) must agree with it.
+    mode = MODES[code.group(1)]
+    named = _SPY_CONTEXT.match(context)
+    if named and named.group(1) != "switch" and named.group(1) != mode:
+        return None
+    options = data.group(2) or ""
+    return SpyRow(utc(ev.time), supervisor, code.group(2), mode, ev.channel, context, ev.exten,
+                  "d" in options, ev.uniqueid)
+
+
+def key_pattern(key: str) -> str:
+    """A LIKE pattern matching the details of the entry with this key (as audit.entry writes them)."""
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f'%"key": "{escaped}"%'
+
+
+def store_spies(conn: Connection, spies: Sequence[SpyRow]) -> int:
+    """Write each spy not already in the audit log; returns how many were new."""
+    # Imported here: the engine (spy_from_cel) stays free of SQLAlchemy.
+    from sqlalchemy import and_, select
+
+    from ..models import AuditEntry
+
+    table = AuditEntry.__table__
+    added = 0
+    done: set[str] = set()
+    for spy in spies:
+        if not spy.key or spy.key in done:
+            continue
+        done.add(spy.key)
+        action = f"spy.{spy.mode}"
+        known = conn.execute(
+            select(table.c.id).where(and_(
+                table.c.action == action,
+                table.c.actor == spy.supervisor,
+                table.c.at >= spy.at - _WINDOW,
+                table.c.at <= spy.at + _WINDOW,
+                table.c.details.like(key_pattern(spy.key), escape="\\"),
+            )).limit(1)
+        ).first()
+        if known is not None:
+            continue
+        conn.execute(table.insert().values(**audit.entry_at(
+            spy.at, action, spy.agent, spy.supervisor,
+            supervisor=spy.supervisor, agent=spy.agent, mode=spy.mode,
+            agent_channel="", supervisor_channel=spy.supervisor_channel,
+            source=SOURCE, context=spy.context, exten=spy.exten, switchable=spy.switchable, key=spy.key,
+        )))
+        added += 1
+    return added
