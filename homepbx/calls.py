@@ -12,6 +12,7 @@ channel would transfer the agent to the target instead.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -181,8 +182,14 @@ async def _check_target_free(client: AmiClient, target: Target) -> None:
                        field="target")
 
 
+# Called, instead of waiting, when an attended transfer of a recorded call starts (the CLI
+# hands the wait to a short-lived follower process so the command returns at once).
+FollowAttended = Callable[["Channel", "Channel", "Recording"], None]
+
+
 async def transfer(client: AmiClient, agent: str, target: Target, *, attended: bool = False,
-                   wait: float = 20.0) -> Channel:
+                   wait: float = 20.0, attended_wait: float = 120.0,
+                   follow_attended: FollowAttended | None = None) -> Channel:
     """Transfer agent `agent`'s call to `target`; return the agent's channel that was acted on.
 
     Blind: the caller leaves at once and rings the target (or waits in the target queue).
@@ -197,16 +204,21 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
         raise InvalidInput(f"Agent {agent} has no one on the line to transfer.", field="agent")
     await _check_target_free(client, target)
     caller = max(await bridge_peers(client, chan), key=lambda c: c.seconds)
-    recording = await _recording_on(client, caller) if not attended else None
+    recording = await _recording_on(client, caller)
     headers = {"Channel": chan.name, "Exten": target.exten, "Context": TRANSFER_CONTEXT}
     (await client.action("Atxfer" if attended else "BlindTransfer", headers)).raise_for_error()
     if recording is not None:
-        await _hand_recording_over(client, caller, chan, recording, wait)
+        if attended and follow_attended is not None:
+            follow_attended(caller, chan, recording)
+        elif attended:
+            await follow_attended_transfer(client, caller.name, chan.name, recording, attended_wait)
+        else:
+            await _hand_recording_over(client, caller, chan, recording, wait)
     return chan
 
 
 @dataclass(frozen=True)
-class _Recording:
+class Recording:
     mixmonitor_id: str
     path: str
     muted: bool
@@ -217,16 +229,16 @@ async def _getvar(client: AmiClient, channel: str, variable: str) -> str:
     return (response.get("Value") or "") if response.success else ""
 
 
-async def _recording_on(client: AmiClient, channel: Channel) -> _Recording | None:
+async def _recording_on(client: AmiClient, channel: Channel) -> Recording | None:
     mixmonitor_id = await _getvar(client, channel.name, RECORDING_ID_VAR)
     if not mixmonitor_id:
         return None
     path = await _getvar(client, channel.name, "MIXMONITOR_FILENAME")
     muted = await _getvar(client, channel.name, RECORDING_MUTED_VAR) == "1"
-    return _Recording(mixmonitor_id, path, muted) if path else None
+    return Recording(mixmonitor_id, path, muted) if path else None
 
 
-async def _hand_recording_over(client: AmiClient, caller: Channel, old: Channel, rec: _Recording,
+async def _hand_recording_over(client: AmiClient, caller: Channel, old: Channel, rec: Recording,
                                wait: float) -> bool:
     """After a blind transfer of a recorded call, carry the recording over to the new agent's channel.
 
@@ -261,7 +273,60 @@ async def _hand_recording_over(client: AmiClient, caller: Channel, old: Channel,
         await asyncio.sleep(0.2)
 
 
-async def _start_recording(client: AmiClient, channel: str, rec: _Recording) -> bool:
+async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec: Recording,
+                                   wait: float) -> bool:
+    """Hand a recording over once an attended transfer has put the caller with the new agent.
+
+    The same Asterisk 22.10 blind spot as after a blind transfer (see `_hand_recording_over`)
+    hits the caller's MixMonitor when the consultation is merged into the caller's bridge. Until
+    then the caller's recording stays as it is; if the caller ends up back with the first agent,
+    or nothing happens within `wait` seconds, nothing is touched. Returns True once the
+    recording runs on the new agent's channel.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    left_first_agent = False
+    while loop.time() < deadline:
+        now = [c for c in await channels(client) if c.name == caller]
+        if not now:
+            return False  # the caller hung up: the file is complete
+        peers = await bridge_peers(client, now[0]) if now[0].bridge_id else []
+        others = [p for p in peers if p.name != old]
+        if others and all(p.state == "Up" for p in others):
+            # The consultation ran through a Local channel (Atxfer dials with one): the new
+            # agent's own channel is the one bridged with its other half.
+            target = await _through_local(client, others[0])
+            if target is None:
+                await asyncio.sleep(0.2)
+                continue
+            await client.action("StopMixMonitor", {"Channel": caller, "MixMonitorID": rec.mixmonitor_id})
+            for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
+                await client.action("Setvar", {"Channel": caller, "Variable": var, "Value": ""})
+            return await _start_recording(client, target, rec)
+        if any(p.name == old for p in peers):
+            if left_first_agent:
+                return False  # the transfer was abandoned: back with the first agent
+        else:
+            left_first_agent = True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def _through_local(client: AmiClient, peer: Channel) -> str | None:
+    """The real channel behind `peer`: itself, or what a Local channel's other half is bridged with."""
+    if not peer.name.startswith("Local/"):
+        return peer.name
+    base, _, half = peer.name.rpartition(";")
+    other = f"{base};{'2' if half == '1' else '1'}"
+    live = await channels(client)
+    twin = next((c for c in live if c.name == other), None)
+    if twin is None or not twin.bridge_id:
+        return None
+    real = [c for c in live if c.bridge_id == twin.bridge_id and c.name != other and c.state == "Up"]
+    return real[0].name if real else None
+
+
+async def _start_recording(client: AmiClient, channel: str, rec: Recording) -> bool:
     headers = {"Channel": channel, "File": rec.path, "Options": RECORDING_APPEND_OPTIONS}
     (await client.action("MixMonitor", headers)).raise_for_error()
     if rec.muted:

@@ -44,7 +44,8 @@ def transfer(app: AppContext, agent: str, target: str, attended: bool, as_json: 
 
         get_agent(session, agent)
         dest = calls.resolve_target(session, target)
-        chan = run_actions(app.settings.ami, lambda client: calls.transfer(client, agent, dest, attended=attended))
+        chan = run_actions(app.settings.ami, lambda client: calls.transfer(
+            client, agent, dest, attended=attended, follow_attended=_spawn_follower(app)))
         audit.record(session, "call.transfer", agent, to=dest.label, attended=attended, channel=chan.name)
     kind = "Attended" if attended else "Blind"
     if as_json:
@@ -54,6 +55,44 @@ def transfer(app: AppContext, agent: str, target: str, attended: bool, as_json: 
                    f"until the agent hangs up to complete it.")
     else:
         click.echo(f"{kind} transfer of agent {agent}'s call to {dest.label} done.")
+
+
+def _spawn_follower(app: AppContext) -> calls.FollowAttended:
+    """Hand the wait for an attended transfer's completion to a detached `call follow-transfer`."""
+
+    def spawn(caller: calls.Channel, old: calls.Channel, rec: calls.Recording) -> None:
+        import subprocess
+        import sys
+
+        args = [sys.executable, "-m", "homepbx"]
+        if app.config_path:
+            args += ["--config", str(app.config_path)]
+        args += ["call", "follow-transfer", caller.name, old.name, rec.mixmonitor_id, rec.path]
+        if rec.muted:
+            args.append("--muted")
+        # Its own session: the follower outlives this command (and a closing terminal), and ends
+        # by itself when the transfer completes, is abandoned, the caller hangs up, or after 120 s.
+        subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+
+    return spawn
+
+
+@call.command("follow-transfer", hidden=True)
+@click.argument("caller_channel")
+@click.argument("agent_channel")
+@click.argument("mixmonitor_id")
+@click.argument("path")
+@click.option("--muted", is_flag=True)
+@click.option("--wait", type=float, default=120.0)
+@pass_app
+def follow_transfer(app: AppContext, caller_channel: str, agent_channel: str, mixmonitor_id: str, path: str,
+                    muted: bool, wait: float) -> None:
+    """Internal: move a recording to the new agent once an attended transfer completes."""
+    # Values reach AMI headers only through the AMI writer, which refuses CR/LF.
+    rec = calls.Recording(mixmonitor_id, path, muted)
+    run_actions(app.settings.ami, lambda client: calls.follow_attended_transfer(
+        client, caller_channel, agent_channel, rec, wait))
 
 
 @call.command("hangup")

@@ -118,12 +118,6 @@ def test_recording_keeps_both_sides_after_a_blind_transfer(
     assert row["ended_at"] and row["paused"] == []
 
 
-@pytest.mark.xfail(
-    reason="Known gap (issue 4 stays open): after an attended transfer, Asterisk 22.10 usually drops the "
-    "new agent's side from the caller's MixMonitor (asterisk#507); homepbx hands the recording over only "
-    "after blind transfers so far",
-    strict=False,
-)
 def test_per_queue_recording_survives_an_attended_transfer_and_is_indexed(
     rec_site: LabSite, softphone: Callable[..., Softphone]
 ) -> None:
