@@ -127,11 +127,11 @@ def _contexts(text: str) -> dict[str, list[str]]:
     return out
 
 
-def _reachable_codes(text: str, context: str) -> set[str]:
-    """Extensions starting with * that a caller in `context` can dial, following includes."""
+def _reachable_extens(text: str, context: str) -> list[str]:
+    """The `exten =>` values a caller in `context` can reach, following includes."""
     ctx = _contexts(text)
     seen: set[str] = set()
-    codes: set[str] = set()
+    found: list[str] = []
     todo = [context]
     while todo:
         name = todo.pop()
@@ -142,9 +142,14 @@ def _reachable_codes(text: str, context: str) -> set[str]:
             key, _, value = line.partition("=>")
             if key.strip() == "include":
                 todo.append(value.strip())
-            elif key.strip() == "exten" and value.strip().startswith("*"):
-                codes.add(value.strip().split(",", 1)[0])
-    return codes
+            elif key.strip() == "exten":
+                found.append(value.strip())
+    return found
+
+
+def _reachable_codes(text: str, context: str) -> set[str]:
+    """Extensions starting with * that a caller in `context` can dial, following includes."""
+    return {v.split(",", 1)[0] for v in _reachable_extens(text, context) if v.startswith("*")}
 
 
 def _spy_codes(text: str, context: str) -> set[str]:

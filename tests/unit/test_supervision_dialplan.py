@@ -5,27 +5,16 @@ from __future__ import annotations
 from homepbx import db
 from homepbx.models import Agent, Role, SupervisorScope, Team
 
-from .test_render import _contexts, md5, render, url  # noqa: F401 - url is a fixture
+from .test_render import _reachable_extens, md5, render, url  # noqa: F401 - url is a fixture
 
 
 def _chanspy_reachable(ext: str, context: str) -> dict[str, str]:
     """Spy code -> ChanSpy options, for every code a caller in `context` can dial."""
-    ctx = _contexts(ext)
-    out: dict[str, str] = {}
-    todo, seen = [context], set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for line in ctx[name]:
-            key, _, value = line.partition("=>")
-            if key.strip() == "include":
-                todo.append(value.strip())
-            elif key.strip() == "exten" and "ChanSpy(" in value:
-                code = value.strip().split(",", 1)[0]
-                out[code] = value.split("ChanSpy(", 1)[1].rstrip(")").split(",")[1]
-    return out
+    return {
+        value.split(",", 1)[0]: value.split("ChanSpy(", 1)[1].rstrip(")").split(",")[1]
+        for value in _reachable_extens(ext, context)
+        if "ChanSpy(" in value
+    }
 
 
 def test_only_supervisors_holding_every_mode_can_switch_modes_in_call(url: str) -> None:  # noqa: F811
