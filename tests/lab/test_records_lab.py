@@ -13,7 +13,6 @@ import asyncio
 import csv
 import datetime as dt
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -218,17 +217,13 @@ def rec(site: LabSite) -> Iterator[LabSite]:
 
 @pytest.fixture(scope="module")
 def cel_dir(rec: LabSite) -> Path:
-    """Asterisk's cel-custom directory, which nothing in the install creates (see the test below).
+    """Asterisk's cel-custom directory, which `homepbx apply` creates (Debian's package does not).
 
-    Without it cel_custom writes no CSV at all and every crash loses calls; made here, as the
-    Debian package's own cdr-custom is, so the rest of the module tests the collector itself.
+    Without it cel_custom writes no CSV at all and every crash loses calls.
     """
-    log_dir = rec.settings.host_path(rec.settings.asterisk.log_dir)
-    path = log_dir / "cel-custom"
-    if not path.is_dir():
-        path.mkdir()
-        st = log_dir.stat()
-        os.chown(path, st.st_uid, st.st_gid)
+    rec.apply()
+    path = rec.settings.host_path(rec.settings.asterisk.log_dir) / "cel-custom"
+    assert path.is_dir(), f"{path} does not exist after `homepbx apply`"
     return path
 
 

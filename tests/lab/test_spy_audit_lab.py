@@ -10,7 +10,6 @@ belong to this module.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -39,14 +38,7 @@ def audit_site(site: LabSite) -> LabSite:
     site.add_agent(CALLER, "Caller Spy Audit", "--team", TEAM)
     site.add_agent(SUPERVISOR, "Supervisor Spy Audit", "--role", "supervisor")
     site.run("supervisor", "scope", "add", SUPERVISOR, TEAM)
-    site.apply()
-    # cel_custom writes no CSV unless its directory exists (see test_records_lab's cel_dir).
-    log_dir = site.settings.host_path(site.settings.asterisk.log_dir)
-    cel_dir = log_dir / "cel-custom"
-    if not cel_dir.is_dir():
-        cel_dir.mkdir()
-        st = log_dir.stat()
-        os.chown(cel_dir, st.st_uid, st.st_gid)
+    site.apply()  # also creates cel-custom/, without which cel_custom writes no CSV
     return site
 
 
