@@ -3,9 +3,12 @@
     .venv/bin/python bench/records.py [--ingest-calls 20000] [--report-calls 1000000] [--db sqlite|postgresql|both]
 
 The AMI stream is scripted by homepbx.records.simulate (the event sequence Asterisk 22 emits for
-queue calls), written once as AMI bytes, then read back and ingested: parse, engine, store in
-batches, as the collector does; then replayed (must add nothing). The CPU cost per call record of
-parsing and of the engine alone is printed too, so the store's share shows. The report data set is
+queue calls), written once as AMI bytes, then ingested by the collector itself: a
+homepbx.records.collector.Collector runs as `homepbx collect` does (AMI client, engine, batches,
+its writer thread on PostgreSQL), connected over TCP to an AMI server in the same process that
+replays the bytes, and stopped through SIGTERM's path once every event is fed; the rate counts
+from its start to its exit. Then the same again on the same database (must add nothing). The cost
+per call record of each stage alone is printed too: parsing and engine (CPU), store (inline). The report data set is
 bulk-loaded (SQLite executemany, PostgreSQL binary COPY; VACUUM ANALYZE as autovacuum would),
 then each report runs over a 30-day period covering all of it. Every measurement runs --reps
 times and the median is printed (the machine may be busy). Prints the figures; not a test.
@@ -14,6 +17,8 @@ times and the median is printed (the machine may be busy). Prints the figures; n
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import random
 import sys
 import tempfile
@@ -31,12 +36,14 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from homepbx import db  # noqa: E402
+from homepbx.config import AmiSettings, AsteriskSettings, DatabaseSettings, Settings  # noqa: E402
 from homepbx.ami.frames import FrameBuffer  # noqa: E402
 from homepbx.models import Agent, BillingUnit, Employment, Queue, Team  # noqa: E402
 from homepbx.records import reports  # noqa: E402
 from homepbx.records.events import Engine  # noqa: E402
 from homepbx.records.simulate import Pbx  # noqa: E402
-from homepbx.records.store import BatchWriter, store  # noqa: E402
+from homepbx.records.collector import Collector  # noqa: E402
+from homepbx.records.store import store  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 START = datetime(2026, 1, 1)
@@ -68,42 +75,72 @@ def make_stream(n_calls: int, path: Path) -> int:
     return n_calls
 
 
-def ingest(url: str, path: Path, batch_calls: int = 1000, threaded: bool | None = None) -> tuple[int, float, int]:
-    """threaded None: a writer thread on PostgreSQL (the server's index and FK work then overlaps
-    the parsing), inline on SQLite (its C work is small, and a second thread only adds GIL
-    hand-offs: measured slower)."""
-    engine = Engine(asterisk_tz=timezone.utc)
-    conn_engine = db.engine_for(url)
-    if threaded is None:
-        threaded = conn_engine.dialect.name == "postgresql"
-    stored = events = 0
-    frames = FrameBuffer(expect_banner=False)
-    started = time.perf_counter()
-    # The collector's path: bytes -> homepbx.ami frames -> engine -> store, a batch at a time;
-    # threaded: the batches are written by a BatchWriter thread (own connection, in order).
-    writer = BatchWriter(url) if threaded else None
-    try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(65536):
-                for message in frames.feed(chunk):
-                    engine.feed_ami(message, 0.0)
-                    events += 1
-                if len(engine._done) >= batch_calls:
-                    if writer is not None:
-                        writer.put(engine.drain())
-                    else:
-                        with conn_engine.begin() as conn:
-                            stored += store(conn, engine.drain()).calls
-        if writer is not None:
-            writer.put(engine.drain())
-            stored = writer.close().calls
-        else:
-            with conn_engine.begin() as conn:
-                stored += store(conn, engine.drain()).calls
-    finally:
-        if writer is not None:
+class ReplayAmi:
+    """An AMI server on 127.0.0.1 replaying the recorded stream: the banner, a login accepted,
+    then the stream's bytes as fast as the client reads them; later actions (Ping, Logoff) are
+    answered. Runs in the collector's own event loop (its work is a few large writes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> "ReplayAmi":
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+        first = True
+        try:
+            while True:
+                action = (await reader.readuntil(b"\r\n\r\n")).decode()
+                fields = dict(line.split(": ", 1) for line in action.split("\r\n") if ": " in line)
+                reply = "Goodbye" if fields.get("Action", "").lower() == "logoff" else "Success"
+                writer.write(f"Response: {reply}\r\nActionID: {fields.get('ActionID', '')}\r\n\r\n".encode())
+                if first:
+                    first = False
+                    with self.path.open("rb") as fh:
+                        while chunk := fh.read(65536):
+                            writer.write(chunk)
+                            await writer.drain()
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
             writer.close()
-    return stored, time.perf_counter() - started, events
+
+
+def ingest(url: str, path: Path, n_events: int, tmp: Path) -> tuple[int, float]:
+    """The collector itself (homepbx.records.collector.Collector.run, as `homepbx collect` runs it)
+    connected over TCP to an AMI server replaying the stream; stopped (SIGTERM's path) once it
+    has fed every event to its engine. Returns (calls stored, seconds from start to exit)."""
+
+    async def main() -> tuple[int, float]:
+        async with ReplayAmi(path) as ami:
+            settings = Settings(database=DatabaseSettings(url=url),
+                                asterisk=AsteriskSettings(root=str(tmp), log_dir="/no-asterisk-files"),
+                                ami=AmiSettings(port=ami.port, secret="bench"))
+            collector = Collector(settings)
+
+            async def stop_when_fed() -> None:
+                while collector.totals.events < n_events:
+                    await asyncio.sleep(0.005)
+                collector.request_stop()
+
+            watcher = asyncio.create_task(stop_when_fed())
+            started = time.perf_counter()
+            totals = await collector.run()
+            secs = time.perf_counter() - started
+            await watcher
+            return totals.calls, secs
+
+    return asyncio.run(main())
 
 
 def provision(url: str) -> None:
@@ -277,8 +314,9 @@ def vacuum(url: str) -> None:
             conn.execute(text("VACUUM ANALYZE"))
 
 
-def split(path: Path, reps: int) -> dict[str, float]:
-    """CPU seconds per call record of each stage, without a database: parse, then the engine.
+def split(path: Path, reps: int) -> tuple[dict[str, float], list[Any]]:
+    """CPU seconds per call record of each stage, without a database: parse, then the engine;
+    and the batches of 1,000 calls the engine made (for `store_split`).
 
     Chunk by chunk, as ingest runs (holding every parsed message of the stream at once would
     mostly measure the garbage collector walking them)."""
@@ -286,7 +324,8 @@ def split(path: Path, reps: int) -> dict[str, float]:
     parse, engine = [], []
     calls = 0
     clock = time.process_time
-    for _ in range(reps):
+    batches: list[Any] = []
+    for rep in range(reps):
         frames = FrameBuffer(expect_banner=False)
         eng = Engine(asterisk_tz=timezone.utc)
         t_parse = t_engine = 0.0
@@ -299,12 +338,29 @@ def split(path: Path, reps: int) -> dict[str, float]:
                 eng.feed_ami(message, 0.0)
             t_parse += parsed - started
             t_engine += clock() - parsed
-            if len(eng._done) >= 1000:
-                calls += len(eng.drain().calls)
-        calls += len(eng.drain().calls)
+            if eng.finished >= 1000:
+                batch = eng.drain()
+                calls += len(batch.calls)
+                if rep == 0:
+                    batches.append(batch)
+        batch = eng.drain()
+        calls += len(batch.calls)
+        if rep == 0:
+            batches.append(batch)
         parse.append(t_parse)
         engine.append(t_engine)
-    return {"parse": median(parse) / calls, "engine": median(engine) / calls}
+    return {"parse": median(parse) / calls, "engine": median(engine) / calls}, batches
+
+
+def store_split(url: str, batches: list[Any]) -> tuple[float, float]:
+    """(CPU, wall) seconds per call record of `store` alone, one transaction per batch, inline."""
+    eng = db.engine_for(url)
+    calls = 0
+    cpu, wall = time.process_time(), time.perf_counter()
+    for batch in batches:
+        with eng.begin() as conn:
+            calls += store(conn, batch).calls
+    return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
 
 
 def fresh(kind: str, tmp: Path) -> tuple[str, object]:
@@ -335,6 +391,8 @@ def main() -> None:
     ap.add_argument("--no-reports", action="store_true", help="ingest only")
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     args = ap.parse_args()
+    # The collector logs a line per batch: keep the figures readable.
+    logging.getLogger("homepbx").setLevel(logging.WARNING)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     table: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -343,20 +401,30 @@ def main() -> None:
         make_stream(args.ingest_calls, stream)
         n_events = stream.read_bytes().count(b"\r\n\r\n")
         print(f"recorded AMI stream: {args.ingest_calls} calls, {n_events} events ({stream.stat().st_size / 1e6:.1f} MB)")
-        stages = split(stream, args.reps)
+        stages, batches = split(stream, args.reps)
         print(f"without a database (CPU per call record, median of {args.reps}): AMI parsing {stages['parse'] * 1e6:.0f} us "
               f"(homepbx.ami.frames), records engine {stages['engine'] * 1e6:.0f} us")
+        for kind in kinds:
+            url, handle = fresh(kind, tmp)
+            try:
+                db.upgrade(url)
+                cpu, wall = store_split(url, batches)
+            finally:
+                drop(url, handle)
+            print(f"[{kind}] store alone (inline, batches of 1,000 calls): {cpu * 1e6:.0f} us CPU, {wall * 1e6:.0f} us wall "
+                  "per call record")
+        del batches
         for kind in kinds:
             rates, replays = [], []
             for _ in range(args.reps):
                 url, handle = fresh(kind, tmp)
                 try:
                     db.upgrade(url)
-                    stored, secs, events = ingest(url, stream)
+                    stored, secs = ingest(url, stream, n_events, tmp)
                     rates.append(stored / secs)
-                    stored2, secs2, _ = ingest(url, stream)
+                    stored2, secs2 = ingest(url, stream, n_events, tmp)
                     replays.append(stored2)
-                    print(f"[{kind}] ingest: {stored} call records from {events} AMI events in {secs:.2f} s "
+                    print(f"[{kind}] ingest: {stored} call records from {n_events} AMI events in {secs:.2f} s "
                           f"= {stored / secs:,.0f} call records/s; replay added {stored2} in {secs2:.2f} s")
                 finally:
                     drop(url, handle)
@@ -382,8 +450,9 @@ def main() -> None:
             finally:
                 drop(url, handle)
     print()
-    print(f"median of {args.reps} runs; ingest = bytes -> AMI parser -> engine -> store, batches of 1,000 calls "
-          "(PostgreSQL: stored by a BatchWriter thread; SQLite: inline)")
+    print(f"median of {args.reps} runs; ingest = the collector (`homepbx collect`'s Collector.run) reading the stream "
+          "from an AMI server over TCP: AMI client -> engine -> store, a batch per 1,000 finished calls or second "
+          "(PostgreSQL: written by its BatchWriter thread; SQLite: inline)")
     heads = ["ingest", "replay", "agents", "queues", "calls", "billing", "counts"]
     targets = {"ingest": ">= 5,000/s", "replay": "0 added", "agents": "<= 2 s", "queues": "<= 2 s",
                "calls": "<= 2 s", "billing": "<= 2 s", "counts": "equal"}

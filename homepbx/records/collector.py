@@ -2,8 +2,17 @@
 
 A thin runner around the pure engine. On start and after every AMI reconnect it reads
 Asterisk's own files (backfill) so that what happened while it was away is stored, and feeds
-live events, writing a batch every `flush_interval` seconds. SIGTERM/SIGINT: the current batch
-is written, then it exits 0.
+live events, writing a batch every `flush_interval` seconds or every `batch_calls` finished calls,
+whichever comes first. SIGTERM/SIGINT: what was received is written, then it exits 0.
+
+Live events are not handed over one by one through an asyncio queue: the AMI client's handler
+appends them to a list and wakes the loop once, and the loop feeds the whole list to the engine
+(per-event asyncio hand-offs cost more than the engine itself at thousands of events a second).
+On PostgreSQL the batches are written by a `BatchWriter` thread (the server's work overlaps the
+parsing); on SQLite inline (its work is in-process C code: a thread only adds GIL hand-offs).
+Either way a batch is written in one transaction, in order, and before the backfill cursors move:
+`catch_up` first waits for every queued batch to be committed, so a cursor never gets ahead of
+rows (a kill -9 then loses nothing). `bench/records.py` measures this class, fed over TCP.
 
 AMI is always up before the files are read, and live events wait until the read is done: an
 event is then either in the files when they are read or in the AMI stream after it, never in
@@ -29,16 +38,13 @@ from ..config import Settings
 from ..errors import OperationalError
 from .backfill import Backfill
 from .events import Engine
-from .store import store
+from .store import BatchWriter, Stored, store
 
 log = logging.getLogger("homepbx.collector")
 
 # Asterisk file names, as config_templates/asterisk configures them (relative to log_dir).
 CEL_FILE = "cel-custom/homepbx-cel.csv"
 QUEUE_LOG_FILE = "queue_log"
-
-_BACKFILL = object()
-
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, message and the `extra` fields."""
@@ -77,7 +83,8 @@ class Totals:
 class Collector:
     """Owns the engine, the backfill and the database writes; `run()` until `stop` is set."""
 
-    def __init__(self, settings: Settings, *, flush_interval: float = 1.0, tail_interval: float = 30.0) -> None:
+    def __init__(self, settings: Settings, *, flush_interval: float = 1.0, tail_interval: float = 30.0,
+                 batch_calls: int = 1000, threaded: bool | None = None) -> None:
         self.settings = settings
         self.url = settings.database.url
         self.engine = Engine()
@@ -87,15 +94,29 @@ class Collector:
         # Re-reading the files now and then also moves their cursors forward, so a crash only
         # ever costs a re-read of the last few minutes.
         self.tail_interval = tail_interval
+        # A batch is also written as soon as this many calls are finished (a busy PBX).
+        self.batch_calls = batch_calls
+        # None: a writer thread on PostgreSQL, inline on SQLite (see the module docstring).
+        self.threaded = threaded
         self.totals = Totals()
         self.stop = asyncio.Event()
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        # Live events (message, time received) not yet fed to the engine; `_wake` is set when
+        # the list stops being empty (or a reconnect wants the files read).
+        self._inbox: list[tuple[Any, float]] = []
+        self._wake = asyncio.Event()
         # Set on an AMI reconnect: read the files before feeding the next live event.
         self._missed = False
+        # The writer thread while `run()` runs with one (see `threaded`).
+        self._writer: BatchWriter | None = None
 
     # -- the parts that do not need AMI (tests drive these directly) ----------------------------
     def catch_up(self) -> None:
-        """Read the files, store what finished, move the cursors: all in one transaction."""
+        """Read the files, store what finished, move the cursors: all in one transaction.
+
+        Batches still queued for the writer thread are committed first: the cursors may pass
+        calls only once their rows are in the database."""
+        if self._writer is not None:
+            self._writer.wait()
         with db.engine_for(self.url).begin() as conn:
             stats = self.backfill.read(conn)
             got = store(conn, self.engine.drain())
@@ -108,21 +129,61 @@ class Collector:
                                     "open_calls": self.engine.open_calls})
 
     def flush(self) -> None:
+        """Write what the engine finished: inline, or queued for the writer thread."""
         self.engine.expire(time.time())
         batch = self.engine.drain()
         if not batch:
             return
+        if self._writer is not None:
+            self._writer.put(batch)  # waits while the writer is `depth` batches behind
+            return
         with db.engine_for(self.url).begin() as conn:
             got = store(conn, batch)
+        self._stored(got)
+
+    def _stored(self, got: Stored) -> None:
+        # Inline, or from the writer thread (one batch at a time, so the counts add up).
         self.totals.calls += got.calls
         self.totals.agent_events += got.agent_events
         if got.calls or got.agent_events:
             log.info("stored", extra={"calls": got.calls, "agent_events": got.agent_events,
                                       "open_calls": self.engine.open_calls})
 
+    def feed(self, items: list[tuple[Any, float]]) -> None:
+        """Feed live events (message, time received) to the engine; write a batch as soon as
+        `batch_calls` calls are finished."""
+        feed_ami = self.engine.feed_ami
+        for event, received in items:
+            feed_ami(event, received)
+        self.totals.events += len(items)
+        if self.engine.finished >= self.batch_calls:
+            self.flush()
+
+    def start_writer(self) -> None:
+        """Write batches from a thread from now on (`threaded`; None: on PostgreSQL only)."""
+        threaded = self.threaded
+        if threaded is None:
+            threaded = db.engine_for(self.url).dialect.name == "postgresql"
+        if threaded and self._writer is None:
+            self._writer = BatchWriter(self.url, on_stored=self._stored)
+
+    def stop_writer(self) -> None:
+        """Commit every queued batch, then stop the thread (errors are raised here)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
     # -- the live loop ----------------------------------------------------------------------------
-    def _on_event(self, event: Any) -> None:
-        self._queue.put_nowait((event, time.time()))
+    def request_stop(self) -> None:
+        """Make `run()` store what it received and return (SIGTERM, SIGINT)."""
+        self.stop.set()
+        self._wake.set()
+
+    def _on_event(self, event: Any, _time: Any = time.time) -> None:
+        inbox = self._inbox
+        inbox.append((event, _time()))
+        if len(inbox) == 1:
+            self._wake.set()
 
     def _on_reconnect(self, _client: Any) -> None:
         # The client calls this right after the login, before the loop runs the consumer again,
@@ -130,7 +191,7 @@ class Collector:
         # The marker only wakes an idle consumer.
         log.warning("ami reconnected; reading Asterisk's files for what was missed")
         self._missed = True
-        self._queue.put_nowait(_BACKFILL)
+        self._wake.set()
 
     async def _catch_up(self) -> None:
         # In a thread, so the loop keeps reading AMI meanwhile (Asterisk drops a session whose
@@ -159,21 +220,23 @@ class Collector:
         log.info("collecting", extra={"ami": client.where})
         next_flush = time.monotonic() + self.flush_interval
         next_tail = time.monotonic() + self.tail_interval
+        self.start_writer()
         try:
             while not self.stop.is_set():
-                timeout = max(0.0, next_flush - time.monotonic())
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    item = None
+                if not self._inbox and not self._missed:
+                    timeout = max(0.0, next_flush - time.monotonic())
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    except TimeoutError:
+                        pass
+                self._wake.clear()
                 if self._missed:
                     self._missed = False
                     self.flush()
                     await self._catch_up()
-                if item is not None and item is not _BACKFILL:
-                    event, received = item
-                    self.totals.events += 1
-                    self.engine.feed_ami(event, received)
+                if self._inbox:
+                    items, self._inbox = self._inbox, []
+                    self.feed(items)
                 now = time.monotonic()
                 if now >= next_flush:
                     self.flush()
@@ -182,13 +245,16 @@ class Collector:
                     await self._catch_up()
                     next_tail = now + self.tail_interval
         finally:
-            # Whatever was received is stored before leaving; calls still open will be finished
-            # from the files by the next start.
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is not _BACKFILL:
-                    self.engine.feed_ami(item[0], item[1])
-            self.flush()
+            # Whatever was received is stored before leaving (the writer thread drained too);
+            # calls still open will be finished from the files by the next start.
+            items, self._inbox = self._inbox, []
+            for event, received in items:
+                self.engine.feed_ami(event, received)
+            self.totals.events += len(items)
+            try:
+                self.flush()
+            finally:
+                self.stop_writer()
             await client.close()
             log.info("stopped", extra={"calls": self.totals.calls, "agent_events": self.totals.agent_events,
                                        "events": self.totals.events, "open_calls": self.engine.open_calls})
@@ -203,7 +269,7 @@ def run_forever(settings: Settings) -> Totals:
         collector = Collector(settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, collector.stop.set)
+            loop.add_signal_handler(sig, collector.request_stop)
         return await collector.run()
 
     return asyncio.run(main())

@@ -190,6 +190,11 @@ class Engine:
         return len(stale)
 
     @property
+    def finished(self) -> int:
+        """Calls finished since the last drain."""
+        return len(self._done)
+
+    @property
     def open_calls(self) -> int:
         return len(self._calls)
 

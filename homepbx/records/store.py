@@ -266,7 +266,7 @@ class BatchWriter:
 
     _STOP = object()
 
-    def __init__(self, url: str, depth: int = 4) -> None:
+    def __init__(self, url: str, depth: int = 4, on_stored: Callable[[Stored], None] | None = None) -> None:
         import queue
         import threading
 
@@ -277,6 +277,8 @@ class BatchWriter:
         self._error: BaseException | None = None
         self.calls = 0
         self.agent_events = 0
+        # Called from the writer thread after each committed batch.
+        self._on_stored = on_stored
         self._thread = threading.Thread(target=self._run, name="homepbx-store", daemon=True)
         self._thread.start()
 
@@ -291,6 +293,8 @@ class BatchWriter:
                         got = store(conn, batch)
                     self.calls += got.calls
                     self.agent_events += got.agent_events
+                    if self._on_stored is not None:
+                        self._on_stored(got)
             except BaseException as exc:  # noqa: BLE001 - handed to the producer
                 self._error = exc
             finally:
