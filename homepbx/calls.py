@@ -12,6 +12,7 @@ channel would transfer the agent to the target instead.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,6 +35,10 @@ RECORDING_ID_VAR = "HOMEPBX_MIXMON"
 # "1" on the recorded channel while the recording is paused (MixMonitorMute), so a recording
 # moved to another channel by a transfer stays paused.
 RECORDING_MUTED_VAR = "HOMEPBX_MIXMON_MUTED"
+# Set on the caller while a `homepbx call transfer` moves its recording: the epoch second until
+# which that command owns the hand-over, so the collector's watch on transfers made from the
+# phones (homepbx.transfer_watch) leaves this one alone. Cleared when the hand-over ends.
+TRANSFER_OWNER_VAR = "HOMEPBX_XFER_OWNER"
 # b: only while bridged; i(): the MixMonitor's id in RECORDING_ID_VAR; a: append to the file.
 RECORDING_OPTIONS = f"bi({RECORDING_ID_VAR})"
 RECORDING_APPEND_OPTIONS = f"abi({RECORDING_ID_VAR})"
@@ -184,7 +189,7 @@ async def _check_target_free(client: AmiClient, target: Target) -> None:
 
 # Called, instead of waiting, when an attended transfer of a recorded call starts (the CLI
 # hands the wait to a short-lived follower process so the command returns at once).
-FollowAttended = Callable[["Channel", "Channel", "Recording"], None]
+FollowAttended = Callable[[str, str, "Recording"], None]
 
 
 async def transfer(client: AmiClient, agent: str, target: Target, *, attended: bool = False,
@@ -204,17 +209,45 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
         raise InvalidInput(f"Agent {agent} has no one on the line to transfer.", field="agent")
     await _check_target_free(client, target)
     caller = max(await bridge_peers(client, chan), key=lambda c: c.seconds)
-    recording = await _recording_on(client, caller)
-    headers = {"Channel": chan.name, "Exten": target.exten, "Context": TRANSFER_CONTEXT}
-    (await client.action("Atxfer" if attended else "BlindTransfer", headers)).raise_for_error()
+    recording = await recording_on(client, caller.name)
     if recording is not None:
-        if attended and follow_attended is not None:
-            follow_attended(caller, chan, recording)
-        elif attended:
+        # Before the transfer: its AMI event may reach the collector before our response.
+        owned_until = time.time() + (attended_wait if attended else wait) + 10.0
+        await set_owner(client, caller.name, f"{owned_until:.0f}")
+    headers = {"Channel": chan.name, "Exten": target.exten, "Context": TRANSFER_CONTEXT}
+    try:
+        (await client.action("Atxfer" if attended else "BlindTransfer", headers)).raise_for_error()
+    except BaseException:
+        if recording is not None:
+            await set_owner(client, caller.name, "")
+        raise
+    if recording is None:
+        return chan
+    if attended and follow_attended is not None:
+        follow_attended(caller.name, chan.name, recording)  # it clears the mark when done
+        return chan
+    try:
+        if attended:
             await follow_attended_transfer(client, caller.name, chan.name, recording, attended_wait)
         else:
-            await _hand_recording_over(client, caller, chan, recording, wait)
+            await hand_recording_over(client, caller.name, chan.name, recording, wait)
+    finally:
+        await set_owner(client, caller.name, "")
     return chan
+
+
+async def set_owner(client: AmiClient, caller: str, until: str) -> None:
+    """Mark (or, with '', unmark) the caller's recording as being handed over by this process."""
+    await client.action("Setvar", {"Channel": caller, "Variable": TRANSFER_OWNER_VAR, "Value": until})
+
+
+async def owned_elsewhere(client: AmiClient, caller: str) -> bool:
+    """True while another process (a `homepbx call transfer`) hands the caller's recording over."""
+    until = await _getvar(client, caller, TRANSFER_OWNER_VAR)
+    try:
+        return float(until) > time.time()
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -229,17 +262,18 @@ async def _getvar(client: AmiClient, channel: str, variable: str) -> str:
     return (response.get("Value") or "") if response.success else ""
 
 
-async def _recording_on(client: AmiClient, channel: Channel) -> Recording | None:
-    mixmonitor_id = await _getvar(client, channel.name, RECORDING_ID_VAR)
+async def recording_on(client: AmiClient, channel: str) -> Recording | None:
+    """The homepbx recording running on `channel` (its MixMonitor id, file, pause), if any."""
+    mixmonitor_id = await _getvar(client, channel, RECORDING_ID_VAR)
     if not mixmonitor_id:
         return None
-    path = await _getvar(client, channel.name, "MIXMONITOR_FILENAME")
-    muted = await _getvar(client, channel.name, RECORDING_MUTED_VAR) == "1"
+    path = await _getvar(client, channel, "MIXMONITOR_FILENAME")
+    muted = await _getvar(client, channel, RECORDING_MUTED_VAR) == "1"
     return Recording(mixmonitor_id, path, muted) if path else None
 
 
-async def _hand_recording_over(client: AmiClient, caller: Channel, old: Channel, rec: Recording,
-                               wait: float) -> bool:
+async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Recording,
+                              wait: float) -> bool:
     """After a blind transfer of a recorded call, carry the recording over to the new agent's channel.
 
     Seen on Asterisk 22.10 (also asterisk/asterisk#507): once a blind transfer has moved the
@@ -255,20 +289,20 @@ async def _hand_recording_over(client: AmiClient, caller: Channel, old: Channel,
     Returns False if no new agent answered within `wait` seconds: the recording then goes back
     on the caller's channel (appending), so whatever happens later is still recorded.
     """
-    await client.action("StopMixMonitor", {"Channel": caller.name, "MixMonitorID": rec.mixmonitor_id})
+    await client.action("StopMixMonitor", {"Channel": caller, "MixMonitorID": rec.mixmonitor_id})
     for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
-        await client.action("Setvar", {"Channel": caller.name, "Variable": var, "Value": ""})
+        await client.action("Setvar", {"Channel": caller, "Variable": var, "Value": ""})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        now = [c for c in await channels(client) if c.name == caller.name]
+        now = [c for c in await channels(client) if c.name == caller]
         if not now:
             return False  # the caller hung up: the file is complete
-        peers = [c for c in await bridge_peers(client, now[0]) if c.name != old.name] if now[0].bridge_id else []
+        peers = [c for c in await bridge_peers(client, now[0]) if c.name != old] if now[0].bridge_id else []
         if peers and all(p.state == "Up" for p in peers):
             return await _start_recording(client, peers[0].name, rec)
         if loop.time() > deadline:
-            await _start_recording(client, caller.name, rec)
+            await _start_recording(client, caller, rec)
             return False
         await asyncio.sleep(0.2)
 
@@ -277,7 +311,7 @@ async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec
                                    wait: float) -> bool:
     """Hand a recording over once an attended transfer has put the caller with the new agent.
 
-    The same Asterisk 22.10 blind spot as after a blind transfer (see `_hand_recording_over`)
+    The same Asterisk 22.10 blind spot as after a blind transfer (see `hand_recording_over`)
     hits the caller's MixMonitor when the consultation is merged into the caller's bridge. Until
     then the caller's recording stays as it is; if the caller ends up back with the first agent,
     or nothing happens within `wait` seconds, nothing is touched. Returns True once the

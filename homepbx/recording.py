@@ -8,8 +8,9 @@ How a channel says it is being recorded: MixMonitor's `i(HOMEPBX_MIXMON)` option
 MixMonitor's id on the channel (the per-queue recording in the dialplan uses the same option).
 Asterisk 22 drops the new agent's voice from a MixMonitor on the caller's channel after a blind
 transfer: `homepbx.calls.transfer` moves the recording to the new agent's channel, appending to
-the same file (see `_hand_recording_over` there), so after such a transfer the MixMonitor may be
-on the agent's channel: `find_active` looks at both.
+the same file (see `hand_recording_over` there), and the collector does the same for transfers
+dialled on the phones (homepbx.transfer_watch), so after a transfer the MixMonitor may be on the
+agent's channel: `find_active` looks at both.
 
 MixMonitor's `Command` header is never sent: it runs a shell command as Asterisk.
 """

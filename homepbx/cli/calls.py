@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import audit, calls, names
-from ..ami import run_actions
+from ..ami import AmiClient, run_actions
 from .common import AppContext, emit, emit_one, json_option, pass_app
 
 
@@ -60,14 +60,14 @@ def transfer(app: AppContext, agent: str, target: str, attended: bool, as_json: 
 def _spawn_follower(app: AppContext) -> calls.FollowAttended:
     """Hand the wait for an attended transfer's completion to a detached `call follow-transfer`."""
 
-    def spawn(caller: calls.Channel, old: calls.Channel, rec: calls.Recording) -> None:
+    def spawn(caller: str, old: str, rec: calls.Recording) -> None:
         import subprocess
         import sys
 
         args = [sys.executable, "-m", "homepbx"]
         if app.config_path:
             args += ["--config", str(app.config_path)]
-        args += ["call", "follow-transfer", caller.name, old.name, rec.mixmonitor_id, rec.path]
+        args += ["call", "follow-transfer", caller, old, rec.mixmonitor_id, rec.path]
         if rec.muted:
             args.append("--muted")
         # Its own session: the follower outlives this command (and a closing terminal), and ends
@@ -91,8 +91,14 @@ def follow_transfer(app: AppContext, caller_channel: str, agent_channel: str, mi
     """Internal: move a recording to the new agent once an attended transfer completes."""
     # Values reach AMI headers only through the AMI writer, which refuses CR/LF.
     rec = calls.Recording(mixmonitor_id, path, muted)
-    run_actions(app.settings.ami, lambda client: calls.follow_attended_transfer(
-        client, caller_channel, agent_channel, rec, wait))
+
+    async def follow(client: AmiClient) -> bool:
+        try:
+            return await calls.follow_attended_transfer(client, caller_channel, agent_channel, rec, wait)
+        finally:
+            await calls.set_owner(client, caller_channel, "")
+
+    run_actions(app.settings.ami, follow)
 
 
 @call.command("hangup")

@@ -36,6 +36,7 @@ from typing import Any
 from .. import db
 from ..config import Settings
 from ..errors import OperationalError
+from ..transfer_watch import TransferWatch
 from .backfill import Backfill
 from .events import Engine
 from .store import BatchWriter, Stored, store
@@ -206,6 +207,9 @@ class Collector:
         client = AmiClient.from_settings(self.settings.ami, reconnect=True, ping_interval=20.0)
         client.add_event_handler("*", self._on_event)
         client.on_reconnect(self._on_reconnect)
+        # The collector is the resident AMI client: it also carries recordings over after
+        # transfers made from the agents' phones (see homepbx.transfer_watch).
+        watch = TransferWatch(client).attach()
         try:
             await client.connect()
         except AmiError as exc:
@@ -215,6 +219,7 @@ class Collector:
         try:
             await self._catch_up()
         except BaseException:
+            await watch.close()
             await client.close()
             raise
         log.info("collecting", extra={"ami": client.where})
@@ -255,6 +260,7 @@ class Collector:
                 self.flush()
             finally:
                 self.stop_writer()
+            await watch.close()
             await client.close()
             log.info("stopped", extra={"calls": self.totals.calls, "agent_events": self.totals.agent_events,
                                        "events": self.totals.events, "open_calls": self.engine.open_calls})

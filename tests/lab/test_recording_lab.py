@@ -4,14 +4,14 @@ The WAV files MixMonitor writes are read with the same tone detector as the soft
 both parties' tones while recording, neither while paused, and both sides after a transfer
 (Asterisk 22.10 drops the new agent's side from a MixMonitor left on the caller's channel after
 a blind transfer, about one run in two: `homepbx call transfer` moves the recording to the new
-agent's channel, appending to the same file; see homepbx/calls.py `_hand_recording_over`).
+agent's channel, appending to the same file; see homepbx/calls.py `hand_recording_over`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ import pytest
 from homepbx.lab.softphone import Softphone
 from homepbx.lab.tones import ToneWindow, detect_tones
 
+from .collector_proc import CollectorProcess
 from .conftest import AGENT_HZ, CALLER_HZ
 from .site import LabSite
 from .test_calls_lab import (
@@ -91,8 +92,9 @@ def test_record_pause_resume_stop(rec_site: LabSite, softphone: Callable[..., So
 
 
 def test_recording_keeps_both_sides_after_a_blind_transfer(
-    rec_site: LabSite, softphone: Callable[..., Softphone]
+    rec_site: LabSite, softphone: Callable[..., Softphone], collector: CollectorProcess
 ) -> None:
+    """`call transfer` moves the recording itself; the running collector sees the transfer and leaves it."""
     with logged_in(rec_site, (QUEUE, "4301")):
         caller, first, _ = queue_call(rec_site, softphone)
         second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
@@ -116,6 +118,7 @@ def test_recording_keeps_both_sides_after_a_blind_transfer(
     # One file, one index row: the hand-over appended to it and `record stop 4302` closed it.
     [row] = [r for r in _recordings(rec_site) if r["path"] == path]
     assert row["ended_at"] and row["paused"] == []
+    assert not [e for e in collector.logs() if str(e.get("msg", "")).startswith("recording ")], collector.tail()
 
 
 def test_per_queue_recording_survives_an_attended_transfer_and_is_indexed(
@@ -147,3 +150,75 @@ def test_per_queue_recording_survives_an_attended_transfer_and_is_indexed(
     [row] = [r for r in _recordings(rec_site) if r["path"].endswith(new.name)]
     assert row["agent"] == "4302" and row["ended_at"] and len(row["paused"]) == 1
     assert RECORDED_QUEUE  # the queue whose dialplan started it
+
+
+# -- transfers made from the agent's phone: the collector's transfer watch hands over ----------
+
+@pytest.fixture
+def collector(rec_site: LabSite, tmp_path: Path) -> Iterator[CollectorProcess]:
+    """`homepbx collect`, which watches for transfers dialled on the phones (homepbx.transfer_watch)."""
+    proc = CollectorProcess(rec_site.config_path, tmp_path / "collector.log")
+    try:
+        yield proc.start()
+    finally:
+        proc.reap()
+
+
+def _new_recording(site: LabSite, existing: set[Path]) -> str:
+    recordings_dir = site.settings.host_path(site.settings.asterisk.recordings_dir)
+    [new] = set(Path(recordings_dir).glob("*.wav")) - existing
+    return str(Path(site.settings.asterisk.recordings_dir) / new.name)
+
+
+def _existing_recordings(site: LabSite) -> set[Path]:
+    return set(Path(site.settings.host_path(site.settings.asterisk.recordings_dir)).glob("*.wav"))
+
+
+def test_recording_follows_a_blind_transfer_dialled_on_the_agents_phone(
+    rec_site: LabSite, softphone: Callable[..., Softphone], collector: CollectorProcess
+) -> None:
+    existing = _existing_recordings(rec_site)
+    with logged_in(rec_site, (RECORDED_QUEUE, "4301")):
+        caller, first, _ = queue_call(rec_site, softphone, exten=RECORDED_QUEUE_EXT)
+        second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
+        time.sleep(4)
+        first.send_dtmf("#14302")  # features.conf blindxfer, then the new agent's extension
+        second.wait_event("CALL_ESTABLISHED", 15)
+        first.wait_event("CALL_CLOSED", 10)
+        collector.wait_log("recording handed over", 15)
+        time.sleep(6)
+        caller.hangup()
+        second.wait_event("CALL_CLOSED", 10)
+    windows = _windows(rec_site, _new_recording(rec_site, existing))
+    present = [w.present for w in windows]
+    assert present[1:3] == [{CALLER_HZ, AGENT_HZ}] * 2, present
+    # The end of the file: the caller with the new agent, both heard (the last window may be partial).
+    after = present[-5:-1]
+    assert after == [{CALLER_HZ, NEW_AGENT_HZ}] * 4, present
+    [entry] = [e for e in collector.logs() if e.get("msg") == "recording handed over"]
+    assert entry["transfer"] == "blind"
+
+
+def test_recording_follows_an_attended_transfer_dialled_on_the_agents_phone(
+    rec_site: LabSite, softphone: Callable[..., Softphone], collector: CollectorProcess
+) -> None:
+    existing = _existing_recordings(rec_site)
+    with logged_in(rec_site, (RECORDED_QUEUE, "4301")):
+        caller, first, _ = queue_call(rec_site, softphone, exten=RECORDED_QUEUE_EXT)
+        second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
+        time.sleep(4)
+        first.send_dtmf("#24302")  # features.conf atxfer: the caller waits while the agents talk
+        second.wait_event("CALL_ESTABLISHED", 15)
+        time.sleep(2)
+        first.hangup()  # completes the transfer
+        collector.wait_log("recording handed over", 15)
+        time.sleep(6)
+        caller.hangup()
+        second.wait_event("CALL_CLOSED", 10)
+    windows = _windows(rec_site, _new_recording(rec_site, existing))
+    present = [w.present for w in windows]
+    assert present[1:3] == [{CALLER_HZ, AGENT_HZ}] * 2, present
+    after = present[-5:-1]
+    assert after == [{CALLER_HZ, NEW_AGENT_HZ}] * 4, present
+    [entry] = [e for e in collector.logs() if e.get("msg") == "recording handed over"]
+    assert entry["transfer"] == "attended"

@@ -70,8 +70,8 @@ class FakePbx:
                 self.chans[SECOND] = ("b2", "Up")
                 self.chans[CALLER] = ("b2", "Up")
         await conn.reply(action, "Response: Success", "EventList: start")
-        for name, (bridge, state) in self.chans.items():
-            uid = {CALLER: "1.1", FIRST: "1.2", SECOND: "1.3"}[name]
+        for i, (name, (bridge, state)) in enumerate(self.chans.items()):
+            uid = {CALLER: "1.1", FIRST: "1.2", SECOND: "1.3"}.get(name, f"1.{10 + i}")
             await conn.reply(action, "Event: CoreShowChannel", f"Channel: {name}", f"ChannelStateDesc: {state}",
                              f"Uniqueid: {uid}", "Linkedid: 1.1", f"BridgeId: {bridge}", "Duration: 00:00:30",
                              "CallerIDNum: 0612")
@@ -140,6 +140,12 @@ def test_a_recorded_call_blindly_transferred_is_recorded_on_the_new_agents_chann
     assert start.get("Options") == "abi(HOMEPBX_MIXMON)" and not start.get("Command")
     assert pbx.vars[(CALLER, calls.RECORDING_ID_VAR)] == ""
     assert not pbx.sent("MixMonitorMute")
+    # The caller is marked as handed over by this command before the transfer (the collector's
+    # watch then leaves it alone), and unmarked once done.
+    marks = [a.get("Value") for a in pbx.sent("Setvar") if a.get("Variable") == calls.TRANSFER_OWNER_VAR]
+    assert len(marks) == 2 and float(marks[0]) > 0 and marks[1] == ""
+    first_mark = next(i for i, a in enumerate(pbx.ami.actions) if a.get("Variable") == calls.TRANSFER_OWNER_VAR)
+    assert first_mark < pbx.ami.names().index("BlindTransfer")
 
 
 def test_a_paused_recording_stays_paused_after_the_hand_over(cli: Cli, pbx: FakePbx) -> None:
@@ -208,7 +214,10 @@ def test_asterisk_refusing_the_blind_transfer_leaves_the_call_and_its_recording(
     res = cli("call", "transfer", "4301", "--to", "4302")
     assert_plain_error(res, 1)
     assert "Transfer failed" in res.stderr
-    assert not {"StopMixMonitor", "MixMonitor", "Setvar"} & set(pbx.ami.names())
+    assert not {"StopMixMonitor", "MixMonitor"} & set(pbx.ami.names())
+    # Only the hand-over mark was set (before the transfer) and cleared (after its refusal).
+    assert {a.get("Variable") for a in pbx.sent("Setvar")} == {calls.TRANSFER_OWNER_VAR}
+    assert pbx.vars[(CALLER, calls.TRANSFER_OWNER_VAR)] == ""
     assert pbx.vars[(CALLER, calls.RECORDING_ID_VAR)] == "0x7f01"
 
 
