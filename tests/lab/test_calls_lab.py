@@ -181,6 +181,29 @@ def test_blind_transfer_to_a_queue_nobody_answers_keeps_the_caller_waiting(
         caller.hangup()
 
 
+def test_blind_transfer_to_an_agent_who_does_not_answer_returns_the_caller_to_the_queue(
+    calls_site: LabSite, softphone: Callable[..., Softphone]
+) -> None:
+    with logged_in(calls_site, (QUEUE, "4301")):
+        caller, first, t0 = queue_call(calls_site, softphone)
+        silent = calls_site.start_phone(softphone, "4303", NEW_AGENT_HZ, auto_answer=False)
+        time.sleep(2)
+        calls_site.run("call", "transfer", "4301", "--to", "4303")
+        first.wait_event("CALL_CLOSED", 10)
+        silent.wait_event("CALL_INCOMING", 10)
+        # The agent's Dial gives up after 30 s: the caller is back in the queue, which rings
+        # the first agent again (auto-answer), instead of being hung up on.
+        first.wait_event("CALL_ESTABLISHED", 45)
+        back = time.monotonic() - t0
+        time.sleep(5)
+        call = the_call(calls_site)
+        assert call["agents"] == ["4301"] and call["queue"] == QUEUE and call["state"] == "talking"
+        assert not any(e.get("type") == "CALL_CLOSED" for e in caller.events)
+        caller.hangup()
+        first.wait_event("CALL_CLOSED", 10)
+    assert heard_after(caller, back + 1) == {AGENT_HZ}
+
+
 def test_attended_transfer_to_an_agent(calls_site: LabSite, softphone: Callable[..., Softphone]) -> None:
     with logged_in(calls_site, (QUEUE, "4301")):
         caller, first, t0 = queue_call(calls_site, softphone)

@@ -156,7 +156,7 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
             if app.startswith("MixMonitor("):
                 assert app == f"MixMonitor({OPTIONS.recordings_dir}/${{UNIQUEID}}.wav,bi(HOMEPBX_MIXMON))", app
                 continue
-            if s.name.startswith("homepbx-agent-") or s.name == "homepbx-queues":
+            if s.name.startswith("homepbx-agent-") or s.name in ("homepbx-queues", "homepbx-agents"):
                 # The agent feature codes use fixed dialplan functions (${CHANNEL(endpoint)}...);
                 # what remains once they are taken out must be one application as usual.
                 app = _strip_dialplan_expressions(app)
