@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,6 +78,7 @@ class Target:
     exten: str
     label: str  # "agent 4302" / "queue support"
     agent: str = ""  # the target agent's extension, '' for a queue
+    max_wait: int = 0  # a queue's waiting limit in seconds (0: none)
 
 
 def group_calls(chans: list[Channel], agent_exts: set[str], queue_by_ext: dict[str, str]) -> list[LiveCall]:
@@ -160,7 +161,7 @@ def resolve_target(session: Session, value: str) -> Target:
         queue = session.scalar(select(Queue).where(Queue.name == value))
         if queue is None:
             raise NotFound(f"No queue is named {value!r}.", field="target")
-    return Target(queue.extension, f"queue {queue.name}")
+    return Target(queue.extension, f"queue {queue.name}", max_wait=queue.max_wait)
 
 
 async def bridge_peers(client: AmiClient, channel: Channel) -> list[Channel]:
@@ -187,19 +188,33 @@ async def _check_target_free(client: AmiClient, target: Target) -> None:
                        field="target")
 
 
-# Called, instead of waiting, when an attended transfer of a recorded call starts (the CLI
-# hands the wait to a short-lived follower process so the command returns at once).
-FollowAttended = Callable[[str, str, "Recording"], None]
+# Called, instead of waiting, when the hand-over of a recording may take long: an attended
+# transfer (until the agent hangs up) or a blind one to a queue (until an agent answers). The CLI
+# hands the wait to a follower process so the command returns at once. Arguments: "blind" or
+# "attended", the caller's channel, the transferring agent's channel, the recording, the wait.
+Follow = Callable[[str, str, str, "Recording", float], None]
+
+# The longest a hand-over waits for a queue with no waiting limit to put the caller with an agent.
+UNLIMITED_QUEUE_WAIT = 3600.0
+
+
+def handover_wait(target: Target, agent_wait: float) -> float:
+    """How long a blind transfer's hand-over may wait: an agent rings for `agent_wait` at most,
+    a queue holds its caller for its `max_wait` (plus a minute for the last ring)."""
+    if target.agent:
+        return agent_wait
+    return target.max_wait + 60.0 if target.max_wait else UNLIMITED_QUEUE_WAIT
 
 
 async def transfer(client: AmiClient, agent: str, target: Target, *, attended: bool = False,
-                   wait: float = 20.0, attended_wait: float = 120.0,
-                   follow_attended: FollowAttended | None = None) -> Channel:
+                   wait: float = 35.0, attended_wait: float = 120.0, follow: Follow | None = None) -> Channel:
     """Transfer agent `agent`'s call to `target`; return the agent's channel that was acted on.
 
     Blind: the caller leaves at once and rings the target (or waits in the target queue).
     Attended: the caller is held while the agent talks to the target; hanging up completes it,
-    and a target that does not answer hands the caller back to the agent.
+    and a target that does not answer hands the caller back to the agent. A recorded call's
+    recording is moved to the new agent (see `hand_recording_over`): here, within `wait`
+    seconds for an agent target (its Dial rings 30 s), else by `follow` if given.
     """
     agent = names.extension(agent, "agent")
     if target.agent == agent:
@@ -210,10 +225,10 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
     await _check_target_free(client, target)
     caller = max(await bridge_peers(client, chan), key=lambda c: c.seconds)
     recording = await recording_on(client, caller.name)
+    hand_wait = attended_wait if attended else handover_wait(target, wait)
     if recording is not None:
         # Before the transfer: its AMI event may reach the collector before our response.
-        owned_until = time.time() + (attended_wait if attended else wait) + 10.0
-        await set_owner(client, caller.name, f"{owned_until:.0f}")
+        await set_owner(client, caller.name, f"{time.time() + hand_wait + 10.0:.0f}")
     headers = {"Channel": chan.name, "Exten": target.exten, "Context": TRANSFER_CONTEXT}
     try:
         (await client.action("Atxfer" if attended else "BlindTransfer", headers)).raise_for_error()
@@ -223,14 +238,15 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
         raise
     if recording is None:
         return chan
-    if attended and follow_attended is not None:
-        follow_attended(caller.name, chan.name, recording)  # it clears the mark when done
+    if follow is not None and (attended or not target.agent):
+        # It clears the mark when done.
+        follow("attended" if attended else "blind", caller.name, chan.name, recording, hand_wait)
         return chan
     try:
         if attended:
-            await follow_attended_transfer(client, caller.name, chan.name, recording, attended_wait)
+            await follow_attended_transfer(client, caller.name, chan.name, recording, hand_wait)
         else:
-            await hand_recording_over(client, caller.name, chan.name, recording, wait)
+            await hand_recording_over(client, caller.name, chan.name, recording, hand_wait)
     finally:
         await set_owner(client, caller.name, "")
     return chan
@@ -294,6 +310,7 @@ async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Rec
         await client.action("Setvar", {"Channel": caller, "Variable": var, "Value": ""})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
+    pause = _backoff()
     while True:
         now = [c for c in await channels(client) if c.name == caller]
         if not now:
@@ -304,7 +321,7 @@ async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Rec
         if loop.time() > deadline:
             await _start_recording(client, caller, rec)
             return False
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(next(pause))
 
 
 async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec: Recording,
@@ -319,6 +336,7 @@ async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
+    pause = _backoff()
     left_first_agent = False
     while loop.time() < deadline:
         now = [c for c in await channels(client) if c.name == caller]
@@ -331,7 +349,7 @@ async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec
             # agent's own channel is the one bridged with its other half.
             target = await _through_local(client, others[0])
             if target is None:
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(next(pause))
                 continue
             await client.action("StopMixMonitor", {"Channel": caller, "MixMonitorID": rec.mixmonitor_id})
             for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
@@ -342,8 +360,17 @@ async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec
                 return False  # the transfer was abandoned: back with the first agent
         else:
             left_first_agent = True
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(next(pause))
     return False
+
+
+def _backoff(first: float = 0.2, longest: float = 1.0) -> Iterator[float]:
+    """Pauses between polls of the live channels: quick at first (an agent answering), then at
+    most once a second (a caller waiting minutes in a queue costs little)."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(pause * 1.5, longest)
 
 
 async def _through_local(client: AmiClient, peer: Channel) -> str | None:

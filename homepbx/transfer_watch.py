@@ -27,10 +27,12 @@ log = logging.getLogger("homepbx.transfer_watch")
 class TransferWatch:
     """Hands recordings over after phone transfers, on `client`'s connection."""
 
-    def __init__(self, client: AmiClient, *, blind_wait: float = 20.0, attended_wait: float = 30.0) -> None:
+    def __init__(self, client: AmiClient, *, blind_wait: float = calls.UNLIMITED_QUEUE_WAIT,
+                 attended_wait: float = 30.0) -> None:
         self.client = client
-        # How long a blind transfer's target may ring, and an attended one may take to merge,
-        # before the watch gives up (the recording then stays where Asterisk has it).
+        # How long the caller of a blind transfer may take to be answered (a queue may hold them
+        # long, or take them back when the agent does not answer), and an attended transfer to
+        # merge, before the watch gives up (the recording then goes back on the caller, or stays).
         self.blind_wait = blind_wait
         self.attended_wait = attended_wait
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -45,7 +45,7 @@ def transfer(app: AppContext, agent: str, target: str, attended: bool, as_json: 
         get_agent(session, agent)
         dest = calls.resolve_target(session, target)
         chan = run_actions(app.settings.ami, lambda client: calls.transfer(
-            client, agent, dest, attended=attended, follow_attended=_spawn_follower(app)))
+            client, agent, dest, attended=attended, follow=_spawn_follower(app)))
         audit.record(session, "call.transfer", agent, to=dest.label, attended=attended, channel=chan.name)
     kind = "Attended" if attended else "Blind"
     if as_json:
@@ -57,21 +57,23 @@ def transfer(app: AppContext, agent: str, target: str, attended: bool, as_json: 
         click.echo(f"{kind} transfer of agent {agent}'s call to {dest.label} done.")
 
 
-def _spawn_follower(app: AppContext) -> calls.FollowAttended:
-    """Hand the wait for an attended transfer's completion to a detached `call follow-transfer`."""
+def _spawn_follower(app: AppContext) -> calls.Follow:
+    """Hand a long wait for a recording's hand-over to a detached `call follow-transfer`."""
 
-    def spawn(caller: str, old: str, rec: calls.Recording) -> None:
+    def spawn(kind: str, caller: str, old: str, rec: calls.Recording, wait: float) -> None:
         import subprocess
         import sys
 
         args = [sys.executable, "-m", "homepbx"]
         if app.config_path:
             args += ["--config", str(app.config_path)]
-        args += ["call", "follow-transfer", caller, old, rec.mixmonitor_id, rec.path]
+        args += ["call", "follow-transfer", caller, old, rec.mixmonitor_id, rec.path, "--wait", f"{wait:.0f}"]
+        if kind == "blind":
+            args.append("--blind")
         if rec.muted:
             args.append("--muted")
         # Its own session: the follower outlives this command (and a closing terminal), and ends
-        # by itself when the transfer completes, is abandoned, the caller hangs up, or after 120 s.
+        # by itself when the transfer completes, is abandoned, the caller hangs up, or `wait` passes.
         subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -83,18 +85,20 @@ def _spawn_follower(app: AppContext) -> calls.FollowAttended:
 @click.argument("agent_channel")
 @click.argument("mixmonitor_id")
 @click.argument("path")
+@click.option("--blind", is_flag=True, help="A blind transfer (to a queue): wait for an agent to answer.")
 @click.option("--muted", is_flag=True)
 @click.option("--wait", type=float, default=120.0)
 @pass_app
 def follow_transfer(app: AppContext, caller_channel: str, agent_channel: str, mixmonitor_id: str, path: str,
-                    muted: bool, wait: float) -> None:
-    """Internal: move a recording to the new agent once an attended transfer completes."""
+                    blind: bool, muted: bool, wait: float) -> None:
+    """Internal: move a recording to the new agent once a transfer puts the caller with them."""
     # Values reach AMI headers only through the AMI writer, which refuses CR/LF.
     rec = calls.Recording(mixmonitor_id, path, muted)
+    hand_over = calls.hand_recording_over if blind else calls.follow_attended_transfer
 
     async def follow(client: AmiClient) -> bool:
         try:
-            return await calls.follow_attended_transfer(client, caller_channel, agent_channel, rec, wait)
+            return await hand_over(client, caller_channel, agent_channel, rec, wait)
         finally:
             await calls.set_owner(client, caller_channel, "")
 

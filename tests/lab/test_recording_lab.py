@@ -25,6 +25,7 @@ from .site import LabSite
 from .test_calls_lab import (
     FREQS,
     NEW_AGENT_HZ,
+    OTHER_QUEUE,
     QUEUE,
     RECORDED_QUEUE,
     RECORDED_QUEUE_EXT,
@@ -222,3 +223,28 @@ def test_recording_follows_an_attended_transfer_dialled_on_the_agents_phone(
     assert after == [{CALLER_HZ, NEW_AGENT_HZ}] * 4, present
     [entry] = [e for e in collector.logs() if e.get("msg") == "recording handed over"]
     assert entry["transfer"] == "attended"
+
+
+def test_recording_follows_a_blind_transfer_to_a_queue_answered_after_a_long_wait(
+    rec_site: LabSite, softphone: Callable[..., Softphone]
+) -> None:
+    """`call transfer` returns at once; its follower moves the recording when an agent answers, 25 s later."""
+    existing = _existing_recordings(rec_site)
+    with logged_in(rec_site, (RECORDED_QUEUE, "4301")):
+        caller, first, _ = queue_call(rec_site, softphone, exten=RECORDED_QUEUE_EXT)
+        second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
+        time.sleep(4)
+        took = time.monotonic()
+        rec_site.run("call", "transfer", "4301", "--to", OTHER_QUEUE)  # nobody logged in there yet
+        assert time.monotonic() - took < 5
+        first.wait_event("CALL_CLOSED", 10)
+        time.sleep(25)
+        with logged_in(rec_site, (OTHER_QUEUE, "4302")):
+            second.wait_event("CALL_ESTABLISHED", 20)
+            time.sleep(8)
+            caller.hangup()
+            second.wait_event("CALL_CLOSED", 10)
+    windows = _windows(rec_site, _new_recording(rec_site, existing))
+    present = [w.present for w in windows]
+    assert present[1:3] == [{CALLER_HZ, AGENT_HZ}] * 2, present
+    assert present[-6:-1] == [{CALLER_HZ, NEW_AGENT_HZ}] * 5, present

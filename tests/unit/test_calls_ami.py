@@ -288,7 +288,7 @@ def test_nobody_answering_puts_the_recording_back_on_the_caller() -> None:
             pbx.recorded()
             pbx.polls_until_answer = 10**6
             async with client_for(ami) as client:
-                await calls.transfer(client, "4301", calls.Target("563", "queue q"), wait=0.5)
+                await calls.transfer(client, "4301", calls.Target("4302", "agent 4302", agent="4302"), wait=0.5)
             [start] = pbx.sent("MixMonitor")
             assert start.get("Channel") == CALLER and start.get("File") == FILE
             assert start.get("Options") == "abi(HOMEPBX_MIXMON)"
@@ -308,3 +308,38 @@ def test_transfer_service_refuses_self_and_unknown_before_ami() -> None:
             assert [n for n in ami.after_login() if n != "Logoff"] == []
 
     asyncio.run(main())
+
+
+def test_a_blind_transfer_to_a_queue_returns_at_once_and_a_follower_hands_the_recording_over(
+    cli: Cli, pbx: FakePbx
+) -> None:
+    """The caller may wait minutes in the queue: `call transfer` leaves that wait to a detached
+    `call follow-transfer --blind`, which moves the recording once an agent has the caller."""
+    import time
+
+    assert cli("queue", "add", "waitq", "--extension", "563", "--max-wait", "30").exit_code == 0
+    pbx.recorded()
+    pbx.polls_until_answer = 4
+    point_at(cli, pbx.ami.port)
+    res = cli("call", "transfer", "4301", "--to", "waitq")
+    assert res.exit_code == 0, res.stderr
+    assert "queue waitq" in res.stdout
+    # The command itself only marked the caller (until the queue's 30 s + a minute + slack) and
+    # transferred; the follower process does the rest.
+    [mark] = [a for a in pbx.sent("Setvar") if a.get("Variable") == calls.TRANSFER_OWNER_VAR]
+    assert 95 <= float(mark.get("Value")) - time.time() <= 101
+    deadline = time.monotonic() + 20
+    while not pbx.sent("MixMonitor") or pbx.vars.get((CALLER, calls.TRANSFER_OWNER_VAR)) != "":
+        assert time.monotonic() < deadline, pbx.ami.after_login()
+        time.sleep(0.1)
+    [start] = pbx.sent("MixMonitor")
+    assert (start.get("Channel"), start.get("File")) == (SECOND, FILE)
+    [stop] = pbx.sent("StopMixMonitor")
+    assert stop.get("Channel") == CALLER
+
+
+def test_how_long_a_hand_over_waits() -> None:
+    agent = calls.Target("4302", "agent 4302", agent="4302")
+    assert calls.handover_wait(agent, 35.0) == 35.0
+    assert calls.handover_wait(calls.Target("563", "queue q", max_wait=300), 35.0) == 360.0
+    assert calls.handover_wait(calls.Target("563", "queue q", max_wait=0), 35.0) == calls.UNLIMITED_QUEUE_WAIT
