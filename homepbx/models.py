@@ -169,6 +169,7 @@ class AuditEntry(Base):
     """One administrative or supervision action: who did what to whom, when."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ux_audit_log_source_key", "source_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -176,6 +177,9 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(128), default="")
     details: Mapped[str] = mapped_column(Text, default="")
+    # Entries read from Asterisk (feature-code spies): what makes them unique, so that however
+    # many times (or collectors) read the same event, one entry is written. NULL for the rest.
+    source_key: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
 
 
 

@@ -9,17 +9,16 @@ a homepbx context (the supervisor's own `homepbx-sup-<ext>`, which includes the
 `homepbx-spy-<team>-<mode>` contexts) and the `PJSIP/<agent>-` prefix as ChanSpy's argument.
 The CLI's Originate runs ChanSpy on the agent's full channel name with no dialled code.
 
-The entry is written once: its details carry the supervisor channel's uniqueid as `key`, and a
-spy whose key is already in the log is not written again (live and backfill both report it,
-and a restart reads the files again).
+The entry is written once: the supervisor channel's uniqueid is its `source_key` (unique in the
+audit log; also in the details as `key`), and an insert whose key is taken is skipped by the
+database (live and backfill both report it, a restart reads the files again, and two collectors
+may run at once).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
-
 from typing import TYPE_CHECKING
 
 from .. import audit
@@ -35,9 +34,6 @@ _CODE = re.compile(r"^\*2([123])([0-9A-Za-z_.]+)$")
 # ChanSpy(PJSIP/<agent>-,<options>): the feature code's prefix form, never a full channel name.
 _APPDATA = re.compile(r"^PJSIP/([^,/-]+)-(?:,([A-Za-z]*))?$")
 _SPY_CONTEXT = re.compile(r"^homepbx-spy-.+-(listen|whisper|barge|switch)$")
-# Live (AMI, whole-second EventTime refined by Timestamp) and CSV times of one event agree to
-# the second; the key decides, the window only narrows the lookup to the indexed `at`.
-_WINDOW = timedelta(minutes=10)
 
 
 def spy_from_cel(ev: CelEvent) -> SpyRow | None:
@@ -65,43 +61,31 @@ def spy_from_cel(ev: CelEvent) -> SpyRow | None:
                   "d" in options, ev.uniqueid)
 
 
-def key_pattern(key: str) -> str:
-    """A LIKE pattern matching the details of the entry with this key (as audit.entry writes them)."""
-    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f'%"key": "{escaped}"%'
-
-
 def store_spies(conn: Connection, spies: Sequence[SpyRow]) -> int:
     """Write each spy not already in the audit log; returns how many were new."""
     # Imported here: the engine (spy_from_cel) stays free of SQLAlchemy.
-    from sqlalchemy import and_, select
-
     from ..models import AuditEntry
 
-    table = AuditEntry.__table__
-    added = 0
-    done: set[str] = set()
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+
+    rows: dict[str, dict[str, object]] = {}
     for spy in spies:
-        if not spy.key or spy.key in done:
+        if not spy.key or spy.key in rows:
             continue
-        done.add(spy.key)
-        action = f"spy.{spy.mode}"
-        known = conn.execute(
-            select(table.c.id).where(and_(
-                table.c.action == action,
-                table.c.actor == spy.supervisor,
-                table.c.at >= spy.at - _WINDOW,
-                table.c.at <= spy.at + _WINDOW,
-                table.c.details.like(key_pattern(spy.key), escape="\\"),
-            )).limit(1)
-        ).first()
-        if known is not None:
-            continue
-        conn.execute(table.insert().values(**audit.entry_at(
-            spy.at, action, spy.agent, spy.supervisor,
+        values = audit.entry_at(
+            spy.at, f"spy.{spy.mode}", spy.agent, spy.supervisor,
             supervisor=spy.supervisor, agent=spy.agent, mode=spy.mode,
             agent_channel="", supervisor_channel=spy.supervisor_channel,
             source=SOURCE, context=spy.context, exten=spy.exten, switchable=spy.switchable, key=spy.key,
-        )))
-        added += 1
-    return added
+        )
+        values["source_key"] = spy.key
+        rows[spy.key] = values
+    if not rows:
+        return 0
+    # The unique source_key decides, in the database: safe with any number of collectors.
+    table = AuditEntry.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=["source_key"]).returning(table.c.id)
+    return len(conn.execute(statement, list(rows.values())).all())

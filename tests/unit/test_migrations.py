@@ -34,3 +34,57 @@ def test_head_revision_read_from_files_matches_alembic() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(data_dir("migrations")))
     assert db.head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from homepbx.resources import data_dir
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(data_dir("migrations")))
+    with db.engine_for(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def test_0005_gives_existing_spy_entries_their_key_once(any_db_url: str) -> None:
+    """Entries written before 0005 keep their key from the details; a key written twice (two
+    collectors racing) stays on the first entry only, and CLI entries have none."""
+    import json
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    _upgrade_to(any_db_url, "0004")
+    rows = [
+        ("spy.listen", json.dumps({"source": "feature code", "key": "1795.16"})),
+        ("spy.listen", json.dumps({"source": "feature code", "key": "1795.16"})),
+        ("spy.whisper", json.dumps({"source": "feature code", "key": "1795.17"})),
+        ("spy.barge", json.dumps({"supervisor": "2001"})),
+        ("agent.add", json.dumps({"key": "not-a-spy"})),
+    ]
+    with db.engine_for(any_db_url).begin() as conn:
+        for action, details in rows:
+            conn.execute(text("INSERT INTO audit_log (at, actor, action, target, details) "
+                              "VALUES (:at, '2001', :action, '1001', :details)"),
+                         {"at": datetime(2026, 11, 1), "action": action, "details": details})
+    db.upgrade(any_db_url)
+    with db.engine_for(any_db_url).connect() as conn:
+        keys = [r[0] for r in conn.execute(text("SELECT source_key FROM audit_log ORDER BY id"))]
+    assert keys == ["1795.16", None, "1795.17", None, None]
+
+
+def test_a_source_key_is_unique_in_the_database(migrated_url: str) -> None:
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from homepbx.models import AuditEntry
+
+    values = {"actor": "2001", "action": "spy.listen", "target": "1001", "details": "{}", "source_key": "1795.16"}
+    with db.engine_for(migrated_url).begin() as conn:
+        conn.execute(insert(AuditEntry), [values, {**values, "source_key": None}, {**values, "source_key": None}])
+    with pytest.raises(IntegrityError), db.engine_for(migrated_url).begin() as conn:
+        conn.execute(insert(AuditEntry), values)
