@@ -230,7 +230,11 @@ class _Layout:
     Asterisk sends each event with the same headers in the same order (a CEL event: 22 of them);
     one `fullmatch` of a frame against its layout's regex yields every value at once, in C, where
     the generic path splits and partitions line by line. A frame that does not match exactly
-    (a header more or less, a value holding a lone CR or LF) takes the generic path.
+    (a header more or less, a value holding a lone LF) takes the generic path.
+
+    A value is `(.*)`: anything but LF, greedy, so it ends at the last CR before the LF that ends
+    its line, exactly where the generic path's split on CR LF ends it (a lone CR inside a value
+    stays in the value on both paths). `.*` is about a quarter faster than `[^\r\n]*` here.
     """
 
     __slots__ = ("match", "keys", "lowered", "unique")
@@ -238,7 +242,7 @@ class _Layout:
     def __init__(self, keys: tuple[str, ...]) -> None:
         # A line is `key: value` with the key up to its first ": "; the keys come from exactly
         # that split, so matching the literal key then ": " finds the same split.
-        self.match = re.compile("\r\n".join(re.escape(k) + ": ([^\r\n]*)" for k in keys)).fullmatch
+        self.match = re.compile("\r\n".join(re.escape(k) + ": (.*)" for k in keys)).fullmatch
         self.keys = keys
         self.lowered = tuple(k.lower() for k in keys)
         # With a repeated key the index keeps the first value (built from the end, as parse_frame).

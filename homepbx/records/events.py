@@ -51,27 +51,37 @@ class _Call:
     holds: list[HoldEvent] = field(default_factory=list)
     last_seen: float = 0.0
     first_seen: float = float("inf")
+    # Every event came at or after the one before it (the live stream's usual order): the events
+    # are then already in time order and `_finish` need not sort them.
+    ordered: bool = True
 
 
-@dataclass(slots=True)
 class _Chan:
-    uniqueid: str
-    channel: str = ""
-    start: float | None = None
-    answer: float | None = None
-    hangup: float | None = None
-    end: float | None = None
-    cause: int | None = None
-    hangup_source: str = ""
-    dialstatus: str = ""
-    cid_num: str = ""
-    cid_name: str = ""
-    exten: str = ""
-    first_order: int = 0
-    hangup_order: int = 0
-    open: dict[str, float] = field(default_factory=dict)
-    bridges: list[tuple[str, float, float]] = field(default_factory=list)
-    holds: list[tuple[float, float]] = field(default_factory=list)
+    """One channel of a call being assembled (a plain class: `_finish` makes a few per call)."""
+
+    __slots__ = ("uniqueid", "channel", "start", "answer", "hangup", "end", "cause", "hangup_source", "dialstatus",
+                 "cid_num", "cid_name", "exten", "first_order", "hangup_order", "open", "bridges", "holds", "agent")
+
+    def __init__(self, uniqueid: str, first_order: int = 0) -> None:
+        self.uniqueid = uniqueid
+        self.channel = ""
+        self.start: float | None = None
+        self.answer: float | None = None
+        self.hangup: float | None = None
+        self.end: float | None = None
+        self.cause: int | None = None
+        self.hangup_source = ""
+        self.dialstatus = ""
+        self.cid_num = ""
+        self.cid_name = ""
+        self.exten = ""
+        self.first_order = first_order
+        self.hangup_order = 0
+        self.open: dict[str, float] = {}
+        self.bridges: list[tuple[str, float, float]] = []
+        self.holds: list[tuple[float, float]] = []
+        # The agent's extension if this is a PJSIP channel (an agent's phone), else None.
+        self.agent: str | None = None
 
 
 class Engine:
@@ -101,7 +111,8 @@ class Engine:
             # Most live events are CEL: read them straight from the message's lower-case index.
             index = event._index
             if index.get("event") == "CEL":
-                self.feed_cel(cel_from_index(index, self.asterisk_tz, now))
+                if index.get("linkedid"):
+                    self.feed_cel(cel_from_index(index, self.asterisk_tz, now))
                 return
         item = from_ami(event, self.asterisk_tz, now)
         if item is None:
@@ -132,24 +143,27 @@ class Engine:
             call = self._calls[linkedid] = _Call(linkedid)
         t = ev.time
         extra = ev.extra
+        name = ev.event
         # The CSV has microseconds, AMI whole seconds: the second is the shared identity.
-        key = (ev.uniqueid, ev.event, int(t), ev.appname, extra.get("bridge_id", "") if extra else "")
+        key = (ev.uniqueid, name, int(t), ev.appname, extra.get("bridge_id", "") if extra else "")
         seen = call.seen
         if key in seen:
             return
         seen.add(key)
-        if ev.event == "APP_START" and ev.appname.lower() == "chanspy":
+        if name == "APP_START" and ev.appname.lower() == "chanspy":
             spy = spy_from_cel(ev)
             if spy is not None:
                 self._spies.append(spy)
         call.events.append(ev)
-        if t > call.last_seen:
+        if t >= call.last_seen:
             call.last_seen = t
+        else:
+            call.ordered = False
         if t < call.first_seen:
             call.first_seen = t
         if t > self.clock:
             self.clock = t
-        if ev.event == "LINKEDID_END":
+        if name == "LINKEDID_END":
             del self._calls[linkedid]
             self._done.append(self._finish(call, complete=True))
 
@@ -205,14 +219,15 @@ class Engine:
 
     # -- assembly --------------------------------------------------------------------------------
     def _finish(self, call: _Call, complete: bool) -> FinishedCall:
-        events = sorted(enumerate(call.events), key=lambda p: (p[1].time, p[0]))
+        # In time order, arrival order within a time (already so when they came in order).
+        events = enumerate(call.events) if call.ordered else sorted(enumerate(call.events), key=_time_then_order)
         chans: dict[str, _Chan] = {}
         queue, queue_in, queue_out, recording_path, recording_at = "", None, None, "", None
         transfers, end = 0, 0.0
         for order, ev in events:
             ch = chans.get(ev.uniqueid)
             if ch is None:
-                ch = chans[ev.uniqueid] = _Chan(ev.uniqueid, first_order=order)
+                ch = chans[ev.uniqueid] = _Chan(ev.uniqueid, order)
             if ev.channel and not ch.channel:
                 ch.channel = ev.channel
             kind, t = ev.event, ev.time
@@ -252,9 +267,12 @@ class Engine:
             ch.open.clear()
             if ch.start is None:
                 ch.start = min([b[1] for b in ch.bridges] + [ch.answer or stop, stop])
-        _apply_holds(call, chans, end)
+            if ch.channel.upper().startswith("PJSIP/"):
+                ch.agent = endpoint_of(ch.channel)
+        if call.holds:
+            _apply_holds(call, chans, end)
 
-        caller = chans.get(call.linkedid) or min(chans.values(), key=lambda c: (c.start, c.first_order))
+        caller = chans.get(call.linkedid) or min(chans.values(), key=_start_then_order)
         entries = self._claim_entries(chans)
         if not queue:
             joined = [e for e in entries if e.event == "ENTERQUEUE"]
@@ -268,36 +286,46 @@ class Engine:
         # is its first ring, the first with talk its first talk (see LegRow).
         rang: set[str] = set()
         talked: set[str] = set()
-        for ch in sorted(chans.values(), key=lambda c: (c.start, c.first_order)):
-            role = "caller" if ch is caller else ("agent" if ch.channel.upper().startswith("PJSIP/") else "other")
-            agent = endpoint_of(ch.channel) if role == "agent" else ""
-            overlaps = _overlaps(ch.bridges, caller.bridges) if ch is not caller else []
-            if role == "agent":
-                talks.extend((a, b, agent) for a, b in overlaps)
+        linkedid = call.linkedid
+        for ch in sorted(chans.values(), key=_start_then_order) if len(chans) > 1 else chans.values():
+            agent = ch.agent
             stop = ch.hangup or ch.end
-            ring = (ch.answer - ch.start) if (ch.answer is not None and role == "agent") else 0.0
-            talk_s = round(sum((b - a for a, b in overlaps), 0.0), 3)
+            ring = talk_s = 0.0
             first_ring = first_talk = False
-            if role == "agent":
-                if agent not in rang:
-                    rang.add(agent)
-                    first_ring = True
-                if talk_s > 0 and agent not in talked:
-                    talked.add(agent)
-                    first_talk = True
+            if ch is caller:
+                role, agent = "caller", ""
+            else:
+                # Talk: this leg and the caller in the same bridge at the same time.
+                overlaps = _overlaps(ch.bridges, caller.bridges) if ch.bridges and caller.bridges else None
+                if overlaps:
+                    talk_s = round(sum([b - a for a, b in overlaps], 0.0), 3)
+                if agent is None:
+                    role, agent = "other", ""
+                else:
+                    role = "agent"
+                    if overlaps:
+                        talks.extend((a, b, agent) for a, b in overlaps)
+                    if ch.answer is not None:
+                        ring = ch.answer - ch.start
+                    if agent not in rang:
+                        rang.add(agent)
+                        first_ring = True
+                    if talk_s > 0 and agent not in talked:
+                        talked.add(agent)
+                        first_talk = True
+            answer = ch.answer
             legs.append(LegRow(
-                linkedid=call.linkedid, uniqueid=ch.uniqueid, channel=ch.channel, role=role, agent=agent,
-                started_at=utc(ch.start), answered_at=utc(ch.answer) if ch.answer is not None else None,
-                ended_at=utc(stop) if stop is not None else None, ring_s=round(ring, 3),
-                talk_s=talk_s, hold_s=round(sum((b - a for a, b in ch.holds), 0.0), 3),
-                hangup_cause=ch.cause, first_ring=first_ring, first_talk=first_talk,
+                linkedid, ch.uniqueid, ch.channel, role, agent, utc(ch.start),
+                utc(answer) if answer is not None else None, utc(stop) if stop is not None else None, round(ring, 3),
+                talk_s, round(sum([b - a for a, b in ch.holds], 0.0), 3) if ch.holds else 0.0, ch.cause,
+                first_ring, first_talk,
             ))
         talks.sort()
         answered_at = talks[0][0] if talks else None
         first_agent = talks[0][2] if talks else ""
-        last_agent = max(talks, key=lambda x: x[0])[2] if talks else ""
-        agent_legs = [c for c in chans.values() if c is not caller and c.channel.upper().startswith("PJSIP/")]
-        answering = next((c for c in agent_legs if endpoint_of(c.channel) == first_agent and c.answer is not None), None)
+        last_agent = max(talks, key=_first)[2] if talks else ""
+        agent_legs = [c for c in chans.values() if c is not caller and c.agent is not None]
+        answering = next((c for c in agent_legs if c.agent == first_agent and c.answer is not None), None)
         if answering is not None:
             ring_s = (answering.answer or 0.0) - answering.start
         else:
@@ -310,15 +338,13 @@ class Engine:
 
         disposition = self._disposition(answered_at, entries, queue_in, caller, agent_legs)
         hangup_side = _hangup_side(caller, agent_legs, answered_at, disposition)
-        hold_s = sum((b - a for c in chans.values() for a, b in c.holds), 0.0)
+        hold_s = sum([b - a for c in chans.values() for a, b in c.holds], 0.0) if call.holds else 0.0
 
         row = CallRow(
-            linkedid=call.linkedid, started_at=utc(caller.start), answered_at=utc(answered_at) if answered_at else None,
-            ended_at=utc(end), caller=caller.cid_num[:80], caller_name=caller.cid_name[:80], called=caller.exten[:80],
-            queue=queue[:40], agent=first_agent[:10], last_agent=last_agent[:10], disposition=disposition,
-            hangup_side=hangup_side, wait_s=round(max(wait_s, 0.0), 3), ring_s=round(max(ring_s, 0.0), 3),
-            talk_s=round(_union(talks), 3), hold_s=round(hold_s, 3), transfers=transfers,
-            recording=recording_path[:255], complete=complete,
+            linkedid, utc(caller.start), utc(answered_at) if answered_at else None, utc(end), caller.cid_num[:80],
+            caller.cid_name[:80], caller.exten[:80], queue[:40], first_agent[:10], last_agent[:10], disposition,
+            hangup_side, round(max(wait_s, 0.0), 3), round(max(ring_s, 0.0), 3),
+            round(_union(talks), 3) if talks else 0.0, round(hold_s, 3), transfers, recording_path[:255], complete,
         )
         queue_rows, agent_rows = self._queue_rows(row, entries, caller, queue_in, answered_at, end)
         recordings = []
@@ -397,6 +423,18 @@ class Engine:
                 add(callid, row.queue, outcome.get(row.disposition, "ABANDON"), queue_in + row.wait_s, "",
                     row.wait_s, None)
         return queue_rows, agent_rows
+
+
+def _start_then_order(ch: _Chan) -> tuple[float | None, int]:
+    return ch.start, ch.first_order
+
+
+def _first(item: tuple[float, float, str]) -> float:
+    return item[0]
+
+
+def _time_then_order(pair: tuple[int, CelEvent]) -> tuple[float, int]:
+    return pair[1].time, pair[0]
 
 
 def _apply_holds(call: _Call, chans: dict[str, _Chan], end: float) -> None:

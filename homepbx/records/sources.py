@@ -76,14 +76,25 @@ class _Lowered(dict):  # type: ignore[type-arg]
     """A dict whose keys are already lower case (so it is not converted twice)."""
 
 
+# The C scanner under json.loads: the same parse without json.loads' Python-level checks (CEL
+# extras are small JSON objects, one in three events carries one). Anything it does not consume
+# whole (leading or trailing blanks, garbage) goes through json.loads itself.
+_SCAN_JSON = json.JSONDecoder().scan_once
+
+
 def _extra(raw: str) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        value, end = _SCAN_JSON(raw, 0)
+    except (StopIteration, ValueError):
+        end = -1
+    if end != len(raw):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {}
+    return value if type(value) is dict else {}
 
 
 def _float(value: Any, default: float = 0.0) -> float:
@@ -151,10 +162,12 @@ def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent
 
 
 def _cel_time(text: str | None, stamp: str | None, asterisk_tz: tzinfo | None, fallback: float) -> float:
-    try:
-        exact = float(stamp) if stamp else None
-    except ValueError:
-        exact = None
+    exact: float | None = None
+    if stamp:
+        try:
+            exact = float(stamp)
+        except ValueError:
+            pass
     if exact is not None:
         # EventTime is Asterisk's local wall clock, which the collector cannot trust to share
         # (another TZ, the repeated autumn hour). The epoch Timestamp names the same instant,
@@ -162,13 +175,20 @@ def _cel_time(text: str | None, stamp: str | None, asterisk_tz: tzinfo | None, f
         # seconds-of-minute match EventTime's (zones differ by whole minutes). Clamped into
         # that second, the event keeps the identity of its CSV twin.
         second = int(exact)
-        if text and len(text) >= 19 and text[17:19].isdigit():
-            wanted = int(text[17:19])
-            # Back to the latest second whose seconds-of-minute are EventTime's (a minute back,
-            # as the search used to end, for a nonsense 60-99).
-            second -= (second - wanted) % 60 if wanted < 60 else 60
-        whole = float(second)
-        when = min(max(exact, whole), whole + 0.999999)
+        if text and len(text) >= 19:
+            digits = text[17:19]
+            if digits.isdigit():
+                wanted = int(digits)
+                # Back to the latest second whose seconds-of-minute are EventTime's (a minute
+                # back, as the search used to end, for a nonsense 60-99).
+                second -= (second - wanted) % 60 if wanted < 60 else 60
+        # The second is at or before the stamp (never after), so only the top needs a clamp
+        # (and the stamp itself is kept unless it lies past the second: same as
+        # min(max(exact, whole), whole + 0.999999), without the builtins).
+        top = second + 0.999999
+        if second > exact:  # int() of a negative stamp rounds up
+            return float(second)
+        return exact if exact <= top else top
     elif text:
         whole = _TIME_CACHE.get((text, asterisk_tz), False)
         if whole is False:

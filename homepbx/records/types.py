@@ -14,7 +14,7 @@ _EPOCH = datetime(1970, 1, 1)
 
 def utc(epoch: float) -> datetime:
     """Epoch seconds to a naive UTC datetime (the database's convention)."""
-    return _EPOCH + timedelta(seconds=epoch)
+    return _EPOCH + timedelta(0, epoch)  # positional: the same value, without keyword parsing
 
 
 def epoch(moment: datetime) -> float:
