@@ -4,11 +4,16 @@ Asterisk appends to these files whether or not the collector runs, so they are t
 record. A cursor per file (table record_sources) remembers where reading may resume: the start of
 the oldest call still unfinished at the last read, so a crash between two reads loses nothing.
 Reading again what was already stored is harmless: the store's natural keys drop it.
+
+Log rotation (Debian's logrotate renames queue_log to queue_log.1 every week, and a sysadmin may
+rotate the CEL CSV the same way): a cursor names its file by inode, so when the file under the
+usual name is a new one, the renamed old file is found by that inode next to it and read to its
+end first. Calls open across the rotation keep the cursor in the old file until they finish.
 """
 
 from __future__ import annotations
 
-import bisect
+import glob
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +64,30 @@ def read_lines(path: Path, cursor: Cursor) -> Iterator[tuple[int, bytes]]:
             offset += len(line)
 
 
+def rotated(path: Path, inode: int) -> Path | None:
+    """The file `path` was renamed to by a rotation (queue_log.1, queue_log-20261127...), by inode."""
+    if not inode:
+        return None
+    for candidate in path.parent.glob(glob.escape(path.name) + "?*"):
+        try:
+            if candidate.stat().st_ino == inode and candidate.is_file():
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+def segments(path: Path, cursor: Cursor) -> list[tuple[Path, Cursor]]:
+    """What to read, in order, from the cursor on: the rotated file's rest first, if it rotated."""
+    inode = _inode(path)
+    if not cursor.inode or cursor.inode == inode:
+        return [(path, Cursor(inode, cursor.offset))]
+    old = rotated(path, cursor.inode)
+    # An old file gone for good (deleted, or compressed: a new inode) cannot be read again.
+    head = [(old, cursor)] if old is not None else []
+    return head + [(path, Cursor(inode, 0))]
+
+
 def load_cursor(conn: Connection, name: str) -> Cursor:
     row = conn.execute(select(RecordSource.inode, RecordSource.offset).where(RecordSource.name == name)).first()
     return Cursor(row[0], row[1]) if row else Cursor()
@@ -78,8 +107,8 @@ class Backfill:
         self.engine = engine
         self.cel_path = cel_path
         self.queue_log_path = queue_log_path
-        # name -> (inode, first offset read, [(time, offset)], end offset)
-        self._marks: dict[str, tuple[int, int, list[tuple[float, int]], int]] = {}
+        # name -> (cursor of the first line read, [(time, cursor of that line)], cursor past the end)
+        self._marks: dict[str, tuple[Cursor, list[tuple[float, Cursor]], Cursor]] = {}
 
     def read(self, conn: Connection) -> ReadStats:
         """Feed every line after the stored cursors to the engine.
@@ -89,39 +118,42 @@ class Backfill:
         """
         stats = ReadStats()
         for name, path in ((QUEUE_LOG_SOURCE, self.queue_log_path), (CEL_SOURCE, self.cel_path)):
-            cursor = load_cursor(conn, name)
-            inode = _inode(path)
-            first = cursor.offset if inode == cursor.inode else 0
-            end = first
-            marks: list[tuple[float, int]] = []
-            for offset, raw in read_lines(path, cursor):
-                end = offset + len(raw)
-                text = raw.decode("utf-8", errors="replace")
-                item = parse_cel_line(text) if name == CEL_SOURCE else parse_queue_log_line(text)
-                if item is None:
-                    stats.skipped += 1
-                    continue
-                marks.append((epoch(item.at) if isinstance(item, AgentEventRow) else item.time, offset))
-                self.engine.feed(item)
-                if name == CEL_SOURCE:
-                    stats.cel_lines += 1
-                else:
-                    stats.queue_lines += 1
-            self._marks[name] = (inode, first, marks, end)
+            parts = segments(path, load_cursor(conn, name))
+            first = end = parts[0][1]
+            marks: list[tuple[float, Cursor]] = []
+            for part, start in parts:
+                if start.inode == 0:
+                    continue  # no file under that name (yet)
+                end = Cursor(start.inode, start.offset if start.inode == _inode(part) else 0)
+                for offset, raw in read_lines(part, start):
+                    end = Cursor(start.inode, offset + len(raw))
+                    text = raw.decode("utf-8", errors="replace")
+                    item = parse_cel_line(text) if name == CEL_SOURCE else parse_queue_log_line(text)
+                    if item is None:
+                        stats.skipped += 1
+                        continue
+                    at = epoch(item.at) if isinstance(item, AgentEventRow) else item.time
+                    marks.append((at, Cursor(start.inode, offset)))
+                    self.engine.feed(item)
+                    if name == CEL_SOURCE:
+                        stats.cel_lines += 1
+                    else:
+                        stats.queue_lines += 1
+            self._marks[name] = (first, marks, end)
         return stats
 
     def commit_cursors(self, conn: Connection) -> None:
         """Move each cursor to the first line of the oldest call still open in the engine."""
         oldest = self.engine.oldest_open()
-        for name, (inode, first, marks, end) in self._marks.items():
-            offset = end
+        for name, (first, marks, end) in self._marks.items():
+            cursor = end
             if oldest is not None:
                 keep = next((i for i, (t, _) in enumerate(marks) if t >= oldest - MARGIN), None)
                 if keep == 0:
-                    offset = first  # the open call began before this read: stay where we were
+                    cursor = first  # the open call began before this read: stay where we were
                 elif keep is not None:
-                    offset = marks[keep][1]
-            save_cursor(conn, name, Cursor(inode, offset))
+                    cursor = marks[keep][1]
+            save_cursor(conn, name, cursor)
         self._marks.clear()
 
 

@@ -99,3 +99,55 @@ def test_rotated_file_is_read_from_its_start(tmp_path: Path, migrated_url: str) 
     append(qlog, stream.queue_log)
     Collector(settings).catch_up()
     assert len(stored(migrated_url)[0]) == len(ids)
+
+
+def test_lines_written_before_a_rotation_the_collector_did_not_see_are_read_from_the_old_file(
+    tmp_path: Path, migrated_url: str
+) -> None:
+    """The collector is stopped; Asterisk writes on, logrotate renames both files (twice, for the
+    CEL CSV: .1 then .2), Asterisk writes the rest into new files. Every call is stored once,
+    the calls open across the rotation included, and a further start reads nothing."""
+    stream, ids = day_one()
+    cel, qlog = files(tmp_path)
+    settings = settings_for(tmp_path, migrated_url)
+    cel_cut = [len(stream.cel_lines) * k // 10 for k in (4, 7)]
+    q_cut = [len(stream.queue_log) * k // 10 for k in (4, 7)]
+    append(cel, stream.cel_lines[:cel_cut[0]])
+    append(qlog, stream.queue_log[:q_cut[0]])
+    Collector(settings).catch_up()
+    first, _ = stored(migrated_url)
+    assert 0 < len(first) < len(ids)
+
+    append(cel, stream.cel_lines[cel_cut[0]:cel_cut[1]])  # never read before the rotation
+    append(qlog, stream.queue_log[q_cut[0]:q_cut[1]])
+    qlog.rename(qlog.with_name("queue_log.1"))
+    cel.rename(cel.with_name(cel.name + ".1"))
+    cel.with_name(cel.name + ".1").rename(cel.with_name(cel.name + ".2"))
+    append(cel, stream.cel_lines[cel_cut[1]:])
+    append(qlog, stream.queue_log[q_cut[1]:])
+
+    second = Collector(settings)
+    second.catch_up()
+    calls, events = stored(migrated_url)
+    assert sorted(c[0] for c in calls) == sorted(ids.values())
+    assert {c[0]: c[1] for c in calls}[ids["timeout"]] == "timeout"
+    assert events == 8
+    assert second.engine.open_calls == 0
+
+    third = Collector(settings)
+    with db.engine_for(migrated_url).begin() as conn:
+        read = third.backfill.read(conn)
+    assert (read.cel_lines, read.queue_lines) == (0, 0)
+
+
+def test_a_rotated_file_that_is_gone_does_not_stop_the_new_one_being_read(tmp_path: Path, migrated_url: str) -> None:
+    stream, ids = day_one()
+    cel, qlog = files(tmp_path)
+    settings = settings_for(tmp_path, migrated_url)
+    append(cel, stream.cel_lines[:10])
+    Collector(settings).catch_up()
+    cel.unlink()  # rotated and compressed (a new inode) or deleted
+    append(cel, stream.cel_lines)
+    append(qlog, stream.queue_log)
+    Collector(settings).catch_up()
+    assert len(stored(migrated_url)[0]) == len(ids)
