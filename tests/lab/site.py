@@ -22,12 +22,11 @@ from ..unit.cli_helpers import Cli, Result
 class LabSite:
     """The lab PBX plus a homepbx database and settings file pointed at it."""
 
-    def __init__(self, pbx: LabPBX, workdir: Path) -> None:
+    def __init__(self, pbx: LabPBX, workdir: Path, database_url: str | None = None) -> None:
         self.pbx = pbx
         settings = pbx.lab_settings()
-        self.settings: Settings = replace(
-            settings, database=replace(settings.database, url=f"sqlite:///{workdir / 'site.db'}")
-        )
+        url = database_url or f"sqlite:///{workdir / 'site.db'}"
+        self.settings: Settings = replace(settings, database=replace(settings.database, url=url))
         self.config_path = workdir / "homepbx.toml"
         self.config_path.write_text(config.to_toml(self.settings), encoding="utf-8")
         self.config_path.chmod(0o600)

@@ -185,9 +185,13 @@ class Phones:
 
 
 # -- fixtures --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def rec(site: LabSite) -> Iterator[LabSite]:
-    """Agents, three queues (wrap-up 0 so calls can follow each other), applied to Asterisk."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def rec(request: pytest.FixtureRequest) -> Iterator[LabSite]:
+    """Agents, three queues (wrap-up 0 so calls can follow each other), applied to Asterisk.
+
+    The whole module runs once per database: the session's SQLite site, then a PostgreSQL one.
+    """
+    site: LabSite = request.getfixturevalue("site" if request.param == "sqlite" else "pg_site")
     site.ensure_team(TEAM)
     for ext, name in AGENTS.items():
         site.add_agent(ext, name, "--team", TEAM)
@@ -758,30 +762,63 @@ class InProcessCollector:
             raise self.error
 
 
+class WriteLock:
+    """Another writer holding the database for a moment: SQLite's write lock, or on PostgreSQL
+    a lock on call_records that lets reads through and makes inserts wait."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: Any = None
+
+    def take(self) -> None:
+        if self.url.startswith("sqlite:///"):
+            import sqlite3
+
+            self.conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=10, isolation_level=None)
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            import psycopg
+
+            self.conn = psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://"))
+            self.conn.execute("LOCK TABLE call_records IN EXCLUSIVE MODE")
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.rollback() if not self.url.startswith("sqlite:///") else self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - already released
+            pass
+        self.conn.close()
+        self.conn = None
+
+
 def test_events_during_the_start_up_backfill_are_not_lost(
     rec: LabSite, cel_dir: Path, softphone: Any
 ) -> None:
     """The collector reads Asterisk's files, then stores what it read, then connects to AMI.
 
     What Asterisk does between the end of that read and the AMI login is in neither source
-    for this run: here the database is busy for a moment (another writer holds SQLite's write
-    lock, as `homepbx purge` or a report export might), and meanwhile the agent answers.
+    for this run: here the database is busy for a moment (another writer holds it, as
+    `homepbx purge` might), and meanwhile the agent answers.
     """
-    import sqlite3
     import threading
 
     agent = rec.start_phone(softphone, "4504", AGENT_HZ, auto_answer=False)
     caller = rec.start_phone(softphone, "outside", CALLER_HZ)
     rec.run("agent", "login", "4504", "--queue", BATCH_Q)
-    db_path = rec.settings.database.url.removeprefix("sqlite:///")
-    lock = sqlite3.connect(db_path, timeout=10, isolation_level=None)
+    lock = WriteLock(rec.settings.database.url)
     running: InProcessCollector | None = None
     try:
         caller.dial(BATCH_EXT)
         caller.wait_event("CALL_ESTABLISHED", 20)
         agent.wait_event("CALL_INCOMING", 20)
         linkedid = _caller_linkedid(rec)
-        lock.execute("BEGIN IMMEDIATE")
+        lock.take()
         running = InProcessCollector(rec.settings)
         read_done = threading.Event()
         original = running.collector.backfill.read
@@ -797,7 +834,7 @@ def test_events_during_the_start_up_backfill_are_not_lost(
         agent.answer()
         agent.wait_event("CALL_ESTABLISHED", 10)
         answered = time.time()
-        lock.execute("ROLLBACK")
+        lock.release()
         time.sleep(2)
         hangup = time.time()
         caller.hangup()
@@ -809,8 +846,6 @@ def test_events_during_the_start_up_backfill_are_not_lost(
         assert (r.disposition, r.agent, r.hangup_side) == ("answered", "4504", "caller")
         _near(r.talk_s, hangup - answered, "talk")
     finally:
-        if lock.in_transaction:
-            lock.execute("ROLLBACK")
         lock.close()
         rec.cli("agent", "logout", "4504")
         if running is not None:
