@@ -156,26 +156,8 @@ def site(lab: LabPBX, tmp_path_factory: pytest.TempPathFactory) -> "LabSite":
 def pg_site(lab: LabPBX, tmp_path_factory: pytest.TempPathFactory) -> Iterator["LabSite"]:
     """A second site on the same lab PBX, its database on PostgreSQL (127.0.0.1:5432): for the
     modules that prove the same behaviour on both databases. Dropped afterwards."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    from homepbx import db
-
-    from ..conftest import PG_ADMIN_URL
+    from ..conftest import fresh_pg_database
     from .site import LabSite
 
-    name = f"homepbx_lab_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with fresh_pg_database("homepbx_lab") as url:
         yield LabSite(lab, tmp_path_factory.mktemp("lab-pg-site"), database_url=url)
-    finally:
-        engine = db._engines.pop(url, None)
-        if engine is not None:
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

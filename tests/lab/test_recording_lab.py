@@ -175,16 +175,22 @@ def _existing_recordings(site: LabSite) -> set[Path]:
     return set(Path(site.settings.host_path(site.settings.asterisk.recordings_dir)).glob("*.wav"))
 
 
-def test_recording_follows_a_blind_transfer_dialled_on_the_agents_phone(
-    rec_site: LabSite, softphone: Callable[..., Softphone], collector: CollectorProcess
+@pytest.mark.parametrize("kind", ["blind", "attended"])
+def test_recording_follows_a_transfer_dialled_on_the_agents_phone(
+    rec_site: LabSite, softphone: Callable[..., Softphone], collector: CollectorProcess, kind: str
 ) -> None:
     existing = _existing_recordings(rec_site)
     with logged_in(rec_site, (RECORDED_QUEUE, "4301")):
         caller, first, _ = queue_call(rec_site, softphone, exten=RECORDED_QUEUE_EXT)
         second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
         time.sleep(4)
-        first.send_dtmf("#14302")  # features.conf blindxfer, then the new agent's extension
+        # features.conf: #1 blind, #2 attended (the caller waits while the agents talk), then
+        # the new agent's extension.
+        first.send_dtmf(("#1" if kind == "blind" else "#2") + "4302")
         second.wait_event("CALL_ESTABLISHED", 15)
+        if kind == "attended":
+            time.sleep(2)
+            first.hangup()  # completes the transfer
         first.wait_event("CALL_CLOSED", 10)
         collector.wait_log("recording handed over", 15)
         time.sleep(6)
@@ -197,32 +203,7 @@ def test_recording_follows_a_blind_transfer_dialled_on_the_agents_phone(
     after = present[-5:-1]
     assert after == [{CALLER_HZ, NEW_AGENT_HZ}] * 4, present
     [entry] = [e for e in collector.logs() if e.get("msg") == "recording handed over"]
-    assert entry["transfer"] == "blind"
-
-
-def test_recording_follows_an_attended_transfer_dialled_on_the_agents_phone(
-    rec_site: LabSite, softphone: Callable[..., Softphone], collector: CollectorProcess
-) -> None:
-    existing = _existing_recordings(rec_site)
-    with logged_in(rec_site, (RECORDED_QUEUE, "4301")):
-        caller, first, _ = queue_call(rec_site, softphone, exten=RECORDED_QUEUE_EXT)
-        second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
-        time.sleep(4)
-        first.send_dtmf("#24302")  # features.conf atxfer: the caller waits while the agents talk
-        second.wait_event("CALL_ESTABLISHED", 15)
-        time.sleep(2)
-        first.hangup()  # completes the transfer
-        collector.wait_log("recording handed over", 15)
-        time.sleep(6)
-        caller.hangup()
-        second.wait_event("CALL_CLOSED", 10)
-    windows = _windows(rec_site, _new_recording(rec_site, existing))
-    present = [w.present for w in windows]
-    assert present[1:3] == [{CALLER_HZ, AGENT_HZ}] * 2, present
-    after = present[-5:-1]
-    assert after == [{CALLER_HZ, NEW_AGENT_HZ}] * 4, present
-    [entry] = [e for e in collector.logs() if e.get("msg") == "recording handed over"]
-    assert entry["transfer"] == "attended"
+    assert entry["transfer"] == kind
 
 
 def test_recording_follows_a_blind_transfer_to_a_queue_answered_after_a_long_wait(
