@@ -297,31 +297,36 @@ async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Rec
     audio *written* to that channel (the new agent's voice) although the caller still hears it:
     its audiohook's write factory stays empty ("Failed to get 160 samples from write factory"
     at debug level) while the read side (the caller's own voice) keeps coming. Any later
-    audiohook on the caller has the same blind spot, so the recording moves instead: the
-    caller's MixMonitor is stopped and, once the new agent is bridged with the caller, a new
-    one on the new agent's channel appends (`a`) to the same file, with the same `i()` variable
-    so `homepbx record pause|stop` find it, muted again if the recording was paused.
+    audiohook on the caller has the same blind spot, so the recording moves instead: once the
+    new agent is bridged with the caller, the caller's MixMonitor is stopped and a new one on
+    the new agent's channel appends (`a`) to the same file, with the same `i()` variable so
+    `homepbx record pause|stop` find it, muted again if the recording was paused.
 
-    Returns False if no new agent answered within `wait` seconds: the recording then goes back
-    on the caller's channel (appending), so whatever happens later is still recorded.
+    Until then the caller's recording is left running (with `b` it writes nothing while the
+    caller waits alone), so a hand-over that never happens (nobody answers within `wait`
+    seconds, or this process is stopped meanwhile) leaves the recording where it was rather
+    than stopped. Returns True once the recording runs on the new agent's channel.
     """
-    await client.action("StopMixMonitor", {"Channel": caller, "MixMonitorID": rec.mixmonitor_id})
-    for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
-        await client.action("Setvar", {"Channel": caller, "Variable": var, "Value": ""})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     pause = _backoff()
-    while True:
+    while loop.time() <= deadline:
         now = [c for c in await channels(client) if c.name == caller]
         if not now:
             return False  # the caller hung up: the file is complete
         peers = [c for c in await bridge_peers(client, now[0]) if c.name != old] if now[0].bridge_id else []
         if peers and all(p.state == "Up" for p in peers):
-            return await _start_recording(client, peers[0].name, rec)
-        if loop.time() > deadline:
-            await _start_recording(client, caller, rec)
-            return False
+            return await _move_recording(client, caller, peers[0].name, rec)
         await asyncio.sleep(next(pause))
+    return False
+
+
+async def _move_recording(client: AmiClient, caller: str, target: str, rec: Recording) -> bool:
+    """Stop the caller's MixMonitor and start one on `target`, appending to the same file."""
+    await client.action("StopMixMonitor", {"Channel": caller, "MixMonitorID": rec.mixmonitor_id})
+    for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
+        await client.action("Setvar", {"Channel": caller, "Variable": var, "Value": ""})
+    return await _start_recording(client, target, rec)
 
 
 async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec: Recording,
@@ -351,10 +356,7 @@ async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec
             if target is None:
                 await asyncio.sleep(next(pause))
                 continue
-            await client.action("StopMixMonitor", {"Channel": caller, "MixMonitorID": rec.mixmonitor_id})
-            for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
-                await client.action("Setvar", {"Channel": caller, "Variable": var, "Value": ""})
-            return await _start_recording(client, target, rec)
+            return await _move_recording(client, caller, target, rec)
         if any(p.name == old for p in peers):
             if left_first_agent:
                 return False  # the transfer was abandoned: back with the first agent

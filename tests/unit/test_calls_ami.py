@@ -281,7 +281,10 @@ def test_ami_lost_during_the_hand_over_is_not_replayed() -> None:
     asyncio.run(main())
 
 
-def test_nobody_answering_puts_the_recording_back_on_the_caller() -> None:
+def test_nobody_answering_leaves_the_recording_on_the_caller() -> None:
+    """The caller's recording is only moved once a new agent has the caller: a hand-over that
+    never comes (or a process stopped while waiting) leaves it running where it was."""
+
     async def main() -> None:
         async with FakeAmi() as ami:
             pbx = FakePbx(ami)
@@ -289,9 +292,30 @@ def test_nobody_answering_puts_the_recording_back_on_the_caller() -> None:
             pbx.polls_until_answer = 10**6
             async with client_for(ami) as client:
                 await calls.transfer(client, "4301", calls.Target("4302", "agent 4302", agent="4302"), wait=0.5)
-            [start] = pbx.sent("MixMonitor")
-            assert start.get("Channel") == CALLER and start.get("File") == FILE
-            assert start.get("Options") == "abi(HOMEPBX_MIXMON)"
+            assert "CoreShowChannels" in ami.names()  # it did wait for an answer
+            assert not {"StopMixMonitor", "MixMonitor"} & set(ami.names())
+            assert pbx.vars[(CALLER, calls.RECORDING_ID_VAR)] == "0x7f01"
+            assert pbx.vars[(CALLER, calls.TRANSFER_OWNER_VAR)] == ""  # the mark is cleared
+
+    asyncio.run(main())
+
+
+def test_a_hand_over_cancelled_while_waiting_leaves_the_recording_on_the_caller() -> None:
+    """The collector stopped (SIGTERM) while a transferred caller waits in a queue."""
+
+    async def main() -> None:
+        async with FakeAmi() as ami:
+            pbx = FakePbx(ami)
+            pbx.recorded()
+            pbx.polls_until_answer = 10**6
+            async with client_for(ami) as client:
+                task = asyncio.create_task(calls.hand_recording_over(
+                    client, CALLER, FIRST, calls.Recording("0x7f01", FILE, False), 60.0))
+                await ami.wait_for("CoreShowChannels")
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            assert not {"StopMixMonitor", "MixMonitor", "Setvar"} & set(ami.names())
 
     asyncio.run(main())
 
