@@ -224,7 +224,8 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
         raise InvalidInput(f"Agent {agent} has no one on the line to transfer.", field="agent")
     await _check_target_free(client, target)
     caller = max(await bridge_peers(client, chan), key=lambda c: c.seconds)
-    recording = await recording_on(client, caller.name)
+    # On the caller; or on the agent's channel, where an earlier transfer's hand-over put it.
+    recording = await recording_on(client, caller.name) or await recording_on(client, chan.name)
     hand_wait = attended_wait if attended else handover_wait(target, wait)
     if recording is not None:
         # Before the transfer: its AMI event may reach the collector before our response.
@@ -271,6 +272,9 @@ class Recording:
     mixmonitor_id: str
     path: str
     muted: bool
+    # The channel its MixMonitor runs on: the caller's, or after an earlier hand-over the
+    # agent's ('' = the caller's).
+    channel: str = ""
 
 
 async def _getvar(client: AmiClient, channel: str, variable: str) -> str:
@@ -285,7 +289,7 @@ async def recording_on(client: AmiClient, channel: str) -> Recording | None:
         return None
     path = await _getvar(client, channel, "MIXMONITOR_FILENAME")
     muted = await _getvar(client, channel, RECORDING_MUTED_VAR) == "1"
-    return Recording(mixmonitor_id, path, muted) if path else None
+    return Recording(mixmonitor_id, path, muted, channel) if path else None
 
 
 async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Recording,
@@ -322,10 +326,15 @@ async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Rec
 
 
 async def _move_recording(client: AmiClient, caller: str, target: str, rec: Recording) -> bool:
-    """Stop the caller's MixMonitor and start one on `target`, appending to the same file."""
-    await client.action("StopMixMonitor", {"Channel": caller, "MixMonitorID": rec.mixmonitor_id})
+    """Stop the recording's MixMonitor and start one on `target`, appending to the same file.
+
+    A recording on the transferring agent's channel has already ended with that channel: the
+    stop then finds no channel, which is fine.
+    """
+    source = rec.channel or caller
+    await client.action("StopMixMonitor", {"Channel": source, "MixMonitorID": rec.mixmonitor_id})
     for var in (RECORDING_ID_VAR, RECORDING_MUTED_VAR):
-        await client.action("Setvar", {"Channel": caller, "Variable": var, "Value": ""})
+        await client.action("Setvar", {"Channel": source, "Variable": var, "Value": ""})
     return await _start_recording(client, target, rec)
 
 

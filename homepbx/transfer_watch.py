@@ -9,6 +9,11 @@ watches for them and does the same hand-over.
 A transfer made by `homepbx call transfer` also raises these events; that command marks the
 caller (`calls.TRANSFER_OWNER_VAR`) before transferring, and the watch leaves marked callers alone,
 so one process only ever moves a recording.
+
+Known gap: after a hand-over the recording runs on the new agent's channel. If that agent
+transfers the call on from the phone, the event arrives when their channel may already be gone,
+and with it the MixMonitor: the recording then ends there. `homepbx call transfer` looks before
+transferring and carries it on.
 """
 
 from __future__ import annotations
@@ -76,20 +81,22 @@ class TransferWatch:
             log.warning("recording hand-over failed", extra={"error": str(exc)})
 
     # -- hand-overs ------------------------------------------------------------------------------
-    async def _recording(self, caller: str) -> calls.Recording | None:
+    async def _recording(self, caller: str, agent: str) -> calls.Recording | None:
         if await calls.owned_elsewhere(self.client, caller):
             return None
-        return await calls.recording_on(self.client, caller)
+        # On the caller; or on the transferring agent's channel after an earlier hand-over,
+        # which is only found while that channel still exists (see the module's notes).
+        return await calls.recording_on(self.client, caller) or await calls.recording_on(self.client, agent)
 
     async def _blind(self, caller: str, agent: str) -> None:
-        rec = await self._recording(caller)
+        rec = await self._recording(caller, agent)
         if rec is None:
             return
         moved = await calls.hand_recording_over(self.client, caller, agent, rec, self.blind_wait)
         self._log("blind", moved, caller, rec)
 
     async def _attended(self, caller: str, agent: str) -> None:
-        rec = await self._recording(caller)
+        rec = await self._recording(caller, agent)
         if rec is None:
             return
         moved = await calls.follow_attended_transfer(self.client, caller, agent, rec, self.attended_wait)

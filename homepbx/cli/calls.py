@@ -72,6 +72,8 @@ def _spawn_follower(app: AppContext) -> calls.Follow:
             args.append("--blind")
         if rec.muted:
             args.append("--muted")
+        if rec.channel and rec.channel != caller:
+            args += ["--source", rec.channel]
         # Its own session: the follower outlives this command (and a closing terminal), and ends
         # by itself when the transfer completes, is abandoned, the caller hangs up, or `wait` passes.
         subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -87,13 +89,14 @@ def _spawn_follower(app: AppContext) -> calls.Follow:
 @click.argument("path")
 @click.option("--blind", is_flag=True, help="A blind transfer (to a queue): wait for an agent to answer.")
 @click.option("--muted", is_flag=True)
+@click.option("--source", default="", help="The channel the recording runs on, if not the caller's.")
 @click.option("--wait", type=float, default=120.0)
 @pass_app
 def follow_transfer(app: AppContext, caller_channel: str, agent_channel: str, mixmonitor_id: str, path: str,
-                    blind: bool, muted: bool, wait: float) -> None:
+                    blind: bool, muted: bool, source: str, wait: float) -> None:
     """Internal: move a recording to the new agent once a transfer puts the caller with them."""
     # Values reach AMI headers only through the AMI writer, which refuses CR/LF.
-    rec = calls.Recording(mixmonitor_id, path, muted)
+    rec = calls.Recording(mixmonitor_id, path, muted, source or caller_channel)
     hand_over = calls.hand_recording_over if blind else calls.follow_attended_transfer
 
     async def follow(client: AmiClient) -> bool:

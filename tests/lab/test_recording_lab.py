@@ -229,3 +229,28 @@ def test_recording_follows_a_blind_transfer_to_a_queue_answered_after_a_long_wai
     present = [w.present for w in windows]
     assert present[1:3] == [{CALLER_HZ, AGENT_HZ}] * 2, present
     assert present[-6:-1] == [{CALLER_HZ, NEW_AGENT_HZ}] * 5, present
+
+
+def test_recording_follows_a_chain_of_two_transfers(rec_site: LabSite, softphone: Callable[..., Softphone]) -> None:
+    """4301 -> 4302 -> 4303: after the first hand-over the recording is on 4302's channel, which
+    the second transfer ends; it must move on to 4303, not stop with 4302."""
+    third_hz = 1800
+    existing = _existing_recordings(rec_site)
+    with logged_in(rec_site, (RECORDED_QUEUE, "4301")):
+        caller, first, _ = queue_call(rec_site, softphone, exten=RECORDED_QUEUE_EXT)
+        second = rec_site.start_phone(softphone, "4302", NEW_AGENT_HZ)
+        third = rec_site.start_phone(softphone, "4303", third_hz)
+        time.sleep(3)
+        rec_site.run("call", "transfer", "4301", "--to", "4302")
+        second.wait_event("CALL_ESTABLISHED", 15)
+        time.sleep(4)
+        rec_site.run("call", "transfer", "4302", "--to", "4303")
+        third.wait_event("CALL_ESTABLISHED", 15)
+        time.sleep(6)
+        caller.hangup()
+        third.wait_event("CALL_CLOSED", 10)
+    host = rec_site.settings.host_path(_new_recording(rec_site, existing))
+    present = [w.present for w in detect_tones(host, (*FREQS, third_hz))]
+    assert present[1:3] == [{CALLER_HZ, AGENT_HZ}] * 2, present
+    assert [{CALLER_HZ, NEW_AGENT_HZ}] * 2 == [p for p in present if NEW_AGENT_HZ in p][:2], present
+    assert present[-5:-1] == [{CALLER_HZ, third_hz}] * 4, present

@@ -367,3 +367,15 @@ def test_how_long_a_hand_over_waits() -> None:
     assert calls.handover_wait(agent, 35.0) == 35.0
     assert calls.handover_wait(calls.Target("563", "queue q", max_wait=300), 35.0) == 360.0
     assert calls.handover_wait(calls.Target("563", "queue q", max_wait=0), 35.0) == calls.UNLIMITED_QUEUE_WAIT
+
+
+def test_a_recording_already_handed_to_the_agent_follows_the_next_transfer(cli: Cli, pbx: FakePbx) -> None:
+    """A second transfer in a chain: after the first hand-over the recording runs on the
+    transferring agent's channel, which the transfer is about to end; it moves on again."""
+    pbx.recorded(channel=FIRST)
+    point_at(cli, pbx.ami.port)
+    assert cli("call", "transfer", "4301", "--to", "4302").exit_code == 0
+    [stop] = pbx.sent("StopMixMonitor")
+    assert stop.get("Channel") == FIRST
+    [start] = pbx.sent("MixMonitor")
+    assert (start.get("Channel"), start.get("File"), start.get("Options")) == (SECOND, FILE, "abi(HOMEPBX_MIXMON)")

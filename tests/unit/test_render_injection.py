@@ -148,7 +148,7 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
             assert prio in ("1", "n") or (s.name == "homepbx-queues" and prio == "n(queue)"), prio
             # Fixed nested options (pre-dial handler, MixMonitor id): compared whole.
             if app.startswith("Dial("):
-                assert app == f"Dial(PJSIP/{ext},30)", app
+                assert app == f"Dial(PJSIP/{ext},30,t)", app
                 continue
             if app.startswith("Queue("):
                 assert app == f"Queue({site.queues[0].name},t,,,300)", app
