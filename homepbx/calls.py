@@ -260,7 +260,7 @@ async def set_owner(client: AmiClient, caller: str, until: str) -> None:
 
 async def owned_elsewhere(client: AmiClient, caller: str) -> bool:
     """True while another process (a `homepbx call transfer`) hands the caller's recording over."""
-    until = await _getvar(client, caller, TRANSFER_OWNER_VAR)
+    until = await getvar(client, caller, TRANSFER_OWNER_VAR)
     try:
         return float(until) > time.time()
     except ValueError:
@@ -277,18 +277,19 @@ class Recording:
     channel: str = ""
 
 
-async def _getvar(client: AmiClient, channel: str, variable: str) -> str:
+async def getvar(client: AmiClient, channel: str, variable: str) -> str:
+    """A channel variable's value; '' if unset or the channel is gone."""
     response = await client.action("Getvar", {"Channel": channel, "Variable": variable})
     return (response.get("Value") or "") if response.success else ""
 
 
 async def recording_on(client: AmiClient, channel: str) -> Recording | None:
     """The homepbx recording running on `channel` (its MixMonitor id, file, pause), if any."""
-    mixmonitor_id = await _getvar(client, channel, RECORDING_ID_VAR)
+    mixmonitor_id = await getvar(client, channel, RECORDING_ID_VAR)
     if not mixmonitor_id:
         return None
-    path = await _getvar(client, channel, "MIXMONITOR_FILENAME")
-    muted = await _getvar(client, channel, RECORDING_MUTED_VAR) == "1"
+    path = await getvar(client, channel, "MIXMONITOR_FILENAME")
+    muted = await getvar(client, channel, RECORDING_MUTED_VAR) == "1"
     return Recording(mixmonitor_id, path, muted, channel) if path else None
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, names
 from .ami import AmiClient
-from .calls import RECORDING_ID_VAR, RECORDING_MUTED_VAR, RECORDING_OPTIONS, bridge_peers
+from .calls import RECORDING_ID_VAR, RECORDING_MUTED_VAR, RECORDING_OPTIONS, bridge_peers, getvar
 from .config import Settings
 from .errors import InvalidInput
 from .live import Channel, agent_call
@@ -63,11 +63,6 @@ def recording_path(settings: Settings, linkedid: str, at: datetime) -> str:
     return str(base / f"{names.call_id(linkedid, 'linkedid')}-{at:%Y%m%dT%H%M%SZ}.wav")
 
 
-async def _getvar(client: AmiClient, channel: str, variable: str) -> str:
-    response = await client.action("Getvar", {"Channel": channel, "Variable": variable})
-    return (response.get("Value") or "") if response.success else ""
-
-
 async def _call_channels(client: AmiClient, agent: str) -> tuple[Channel, list[Channel]]:
     chan = await agent_call(client, agent)
     peers = await bridge_peers(client, chan)
@@ -80,9 +75,9 @@ async def find_active(client: AmiClient, agent: str) -> tuple[Channel, list[Chan
     """The agent's channel, its peers, and the recording running on the call (if any)."""
     chan, peers = await _call_channels(client, agent)
     for candidate in (*peers, chan):
-        mixmonitor_id = await _getvar(client, candidate.name, ID_VAR)
+        mixmonitor_id = await getvar(client, candidate.name, ID_VAR)
         if mixmonitor_id:
-            path = await _getvar(client, candidate.name, "MIXMONITOR_FILENAME")
+            path = await getvar(client, candidate.name, "MIXMONITOR_FILENAME")
             return chan, peers, Recorded(candidate, mixmonitor_id, path, candidate.linkedid)
     return chan, peers, None
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import calls
 from .ami import AmiClient, Message
 
 log = logging.getLogger("homepbx.transfer_watch")
+
+# calls.hand_recording_over or calls.follow_attended_transfer: (client, caller, agent, recording, wait).
+HandOver = Callable[[AmiClient, str, str, calls.Recording, float], Awaitable[bool]]
 
 
 class TransferWatch:
@@ -37,41 +40,39 @@ class TransferWatch:
         self.client = client
         # How long the caller of a blind transfer may take to be answered (a queue may hold them
         # long, or take them back when the agent does not answer), and an attended transfer to
-        # merge, before the watch gives up (the recording then goes back on the caller, or stays).
-        self.blind_wait = blind_wait
-        self.attended_wait = attended_wait
+        # merge, before the watch gives up (the recording then stays where it is).
+        self._kinds: dict[str, tuple[str, str, HandOver, float]] = {
+            # event (lower case: AMI names match in any case) -> (kind, the transferring agent's
+            # channel header, hand-over, wait)
+            "blindtransfer": ("blind", "TransfererChannel", calls.hand_recording_over, blind_wait),
+            "attendedtransfer": ("attended", "OrigTransfererChannel", calls.follow_attended_transfer,
+                                 attended_wait),
+        }
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handed_over = 0
 
     def attach(self) -> TransferWatch:
-        self.client.add_event_handler("BlindTransfer", self._on_blind)
-        self.client.add_event_handler("AttendedTransfer", self._on_attended)
+        for name in self._kinds:
+            self.client.add_event_handler(name, self._on_transfer)
         return self
 
     async def close(self, grace: float = 5.0) -> None:
         """Let hand-overs in progress finish for up to `grace` seconds, then cancel the rest."""
-        self.client.remove_event_handler("BlindTransfer", self._on_blind)
-        self.client.remove_event_handler("AttendedTransfer", self._on_attended)
+        for name in self._kinds:
+            self.client.remove_event_handler(name, self._on_transfer)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
                 task.cancel()
 
-    # -- events ----------------------------------------------------------------------------------
-    def _on_blind(self, event: Message) -> None:
-        caller, agent = event.get("TransfereeChannel", ""), event.get("TransfererChannel", "")
+    def _on_transfer(self, event: Message) -> None:
+        kind, agent_header, hand_over, wait = self._kinds[event.name.lower()]
+        caller, agent = event.get("TransfereeChannel", ""), event.get(agent_header, "")
         if event.get("Result") == "Success" and caller and agent:
-            self._spawn(self._blind(caller, agent))
-
-    def _on_attended(self, event: Message) -> None:
-        caller, agent = event.get("TransfereeChannel", ""), event.get("OrigTransfererChannel", "")
-        if event.get("Result") == "Success" and caller and agent:
-            self._spawn(self._attended(caller, agent))
-
-    def _spawn(self, work: Awaitable[Any]) -> None:
-        task = asyncio.get_running_loop().create_task(self._guard(work))  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            work = self._hand_over(kind, hand_over, wait, caller, agent)
+            task = asyncio.get_running_loop().create_task(self._guard(work))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     async def _guard(work: Awaitable[Any]) -> None:
@@ -80,29 +81,15 @@ class TransferWatch:
         except Exception as exc:  # noqa: BLE001 - one failed hand-over must not stop the watch
             log.warning("recording hand-over failed", extra={"error": str(exc)})
 
-    # -- hand-overs ------------------------------------------------------------------------------
-    async def _recording(self, caller: str, agent: str) -> calls.Recording | None:
+    async def _hand_over(self, kind: str, hand_over: HandOver, wait: float, caller: str, agent: str) -> None:
         if await calls.owned_elsewhere(self.client, caller):
-            return None
+            return
         # On the caller; or on the transferring agent's channel after an earlier hand-over,
         # which is only found while that channel still exists (see the module's notes).
-        return await calls.recording_on(self.client, caller) or await calls.recording_on(self.client, agent)
-
-    async def _blind(self, caller: str, agent: str) -> None:
-        rec = await self._recording(caller, agent)
+        rec = await calls.recording_on(self.client, caller) or await calls.recording_on(self.client, agent)
         if rec is None:
             return
-        moved = await calls.hand_recording_over(self.client, caller, agent, rec, self.blind_wait)
-        self._log("blind", moved, caller, rec)
-
-    async def _attended(self, caller: str, agent: str) -> None:
-        rec = await self._recording(caller, agent)
-        if rec is None:
-            return
-        moved = await calls.follow_attended_transfer(self.client, caller, agent, rec, self.attended_wait)
-        self._log("attended", moved, caller, rec)
-
-    def _log(self, kind: str, moved: bool, caller: str, rec: calls.Recording) -> None:
+        moved = await hand_over(self.client, caller, agent, rec, wait)
         self.handed_over += moved
         log.info("recording handed over" if moved else "recording left on the caller",
                  extra={"transfer": kind, "caller": caller, "path": rec.path})
