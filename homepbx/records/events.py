@@ -179,6 +179,11 @@ class Engine:
     def feed_hold(self, ev: HoldEvent) -> None:
         call = self._calls.get(ev.linkedid)
         if call is None:
+            # An Unhold can only close a hold this call already has, and a call unknown here has
+            # none: it is an Unhold sent as the call hung up, after its LINKEDID_END. Keeping it
+            # would leave an empty open call behind until `max_age`.
+            if not ev.on:
+                return
             call = self._calls[ev.linkedid] = _Call(ev.linkedid, last_seen=ev.time)
         if not any(h.uniqueid == ev.uniqueid and h.on == ev.on and abs(h.time - ev.time) < 1 for h in call.holds):
             call.holds.append(ev)

@@ -142,3 +142,21 @@ def test_cel_csv_quotes_and_user_events() -> None:
     ev = parse_cel_line(line)
     assert ev is not None
     assert (ev.event, ev.extra, ev.cid_num, ev.time) == ("MYEVT", {"k": 1}, '06 "x"', 1700000000.25)
+
+
+def test_an_unhold_after_the_call_ended_leaves_no_open_call() -> None:
+    # Asterisk may send a held agent's Unhold as the call hangs up, after LINKEDID_END.
+    stream, ids = day_one()
+    engine = Engine(asterisk_tz=timezone.utc)
+    for event in stream.ami:
+        engine.feed_ami(event, now=0.0)
+    finished = {c.call.linkedid: c.call.hold_s for c in engine.drain().calls}
+    assert engine.open_calls == 0
+    engine.feed_ami({"Event": "Unhold", "Channel": "PJSIP/1001-000000ff", "Uniqueid": "x.1",
+                     "Linkedid": ids["answered"], "Timestamp": "1767261600.0"}, now=0.0)
+    assert engine.open_calls == 0
+    # A Hold for a call not seen yet still opens it (its channel events may come from the files).
+    engine.feed_ami({"Event": "Hold", "Channel": "PJSIP/1001-000000ff", "Uniqueid": "y.1",
+                     "Linkedid": "y.1", "Timestamp": "1767261600.0"}, now=0.0)
+    assert engine.open_calls == 1
+    assert finished[ids["answered"]] == 20.0
