@@ -19,12 +19,21 @@ event is then either in the files when they are read or in the AMI stream after 
 neither (the engine drops what both deliver). Reading first and connecting after would lose
 whatever Asterisk did in between, and a call ending after the connect would be stored with a
 hole in it (an answered call stored as abandoned), for good: its linkedid is then taken.
+
+The database may go away for a while (PostgreSQL restarted or failing over, SQLite locked by a
+long transaction): finished calls then wait in memory, in order, and are written as soon as it
+answers again (retried after 1 s, then up to every 30 s); AMI keeps being read meanwhile, so
+transfers keep their recordings. Reading the files waits too (their cursors live in the
+database); after an AMI reconnect the live events wait for that read. Past `max_held_calls`, or
+at a stop with the database still away, the collector exits with one line: the files hold those
+calls and the next start stores them (their hold times excepted: only AMI tells them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+from collections import deque
 import json
 import logging
 import signal
@@ -34,6 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError as DatabaseOperationalError
+
 from .. import db
 from ..config import Settings
 from ..errors import OperationalError
@@ -41,12 +53,22 @@ from ..transfer_watch import TransferWatch
 from .backfill import Backfill
 from .events import Engine
 from .store import BatchWriter, Stored, store
+from .types import Batch
 
 log = logging.getLogger("homepbx.collector")
 
 # Asterisk file names, as config_templates/asterisk configures them (relative to log_dir).
 CEL_FILE = "cel-custom/homepbx-cel.csv"
 QUEUE_LOG_FILE = "queue_log"
+
+# The database did not answer (server down or restarting, connection cut, SQLite busy past its
+# timeout): worth waiting for. Anything else (a constraint, a missing table) is a fault.
+DATABASE_AWAY = (DatabaseOperationalError, InterfaceError)
+# Retry delays while the database is away: the first, doubled up to the last.
+RETRY_DELAYS = (1.0, 30.0)
+# Batches handed to the writer thread at once: never more than its queue holds, so handing one
+# over never blocks the loop that reads AMI.
+WRITER_DEPTH = 4
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, message and the `extra` fields."""
@@ -86,7 +108,7 @@ class Collector:
     """Owns the engine, the backfill and the database writes; `run()` until `stop` is set."""
 
     def __init__(self, settings: Settings, *, flush_interval: float = 1.0, tail_interval: float = 30.0,
-                 batch_calls: int = 1000, threaded: bool | None = None) -> None:
+                 batch_calls: int = 1000, threaded: bool | None = None, max_held_calls: int = 200_000) -> None:
         self.settings = settings
         self.url = settings.database.url
         self.engine = Engine()
@@ -110,6 +132,22 @@ class Collector:
         self._missed = False
         # The writer thread while `run()` runs with one (see `threaded`).
         self._writer: BatchWriter | None = None
+        self._use_writer = False
+        # Batches finished but not known to be committed, oldest first; the first `_handed` of
+        # them are queued for the writer thread. Only this (the loop's) thread changes them.
+        self._backlog: deque[Batch] = deque()
+        self._handed = 0
+        # Batches committed so far (the writer thread counts; `_prune` drops that many).
+        self._committed = 0
+        self._pruned = 0
+        # While the database is away: when it went, and when to try again (time.monotonic()).
+        self._away_since: float | None = None
+        self._committed_when_away = 0
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_DELAYS[0]
+        # Beyond this many calls held in memory for a database that stays away, stop (the files
+        # keep them); events held for a reconnect's file read count as a twentieth of a call.
+        self.max_held_calls = max_held_calls
 
     # -- the parts that do not need AMI (tests drive these directly) ----------------------------
     def catch_up(self) -> None:
@@ -118,33 +156,133 @@ class Collector:
         Batches still queued for the writer thread are committed first: the cursors may pass
         calls only once their rows are in the database."""
         if self._writer is not None:
+            # (This thread may block: the loop awaits it.)
+            while self._handed < len(self._backlog):
+                self._writer.put(self._backlog[self._handed])
+                self._handed += 1
             self._writer.wait()
+        self._prune()
         with db.engine_for(self.url).begin() as conn:
             stats = self.backfill.read(conn)
-            got = store(conn, self.engine.drain())
+            batch = self.engine.drain()
+            if batch:
+                self._backlog.append(batch)
+            # Batches held through an outage go first, and all of them before the cursors move;
+            # if this transaction fails they are still held (and the lines are read again).
+            calls = agent_events = 0
+            for held in self._backlog:
+                got = store(conn, held)
+                calls += got.calls
+                agent_events += got.agent_events
             self.backfill.commit_cursors(conn)
+        self._backlog.clear()
+        self._handed = 0
         self.totals.backfills += 1
-        self.totals.calls += got.calls
-        self.totals.agent_events += got.agent_events
+        self.totals.calls += calls
+        self.totals.agent_events += agent_events
         log.info("backfill", extra={"cel_lines": stats.cel_lines, "queue_lines": stats.queue_lines,
-                                    "skipped": stats.skipped, "calls": got.calls, "agent_events": got.agent_events,
+                                    "skipped": stats.skipped, "calls": calls, "agent_events": agent_events,
                                     "open_calls": self.engine.open_calls})
 
     def flush(self) -> None:
-        """Write what the engine finished: inline, or queued for the writer thread."""
+        """Write what the engine finished: inline, or queued for the writer thread (while the
+        database is away, held until it is back)."""
         self.engine.expire(time.time())
         batch = self.engine.drain()
-        if not batch:
+        if batch:
+            self._backlog.append(batch)
+        self._write()
+
+    def _write(self) -> None:
+        self._prune()
+        if self._away_since is not None and self._committed > self._committed_when_away:
+            self._database_back()  # the writer thread committed a batch since the last failure
+        if not self._backlog or not self.database_up():
+            self._check_held()
             return
+        try:
+            if self._use_writer:
+                if self._writer is None:
+                    self._writer = BatchWriter(self.url, depth=WRITER_DEPTH, on_stored=self._stored)
+                self._writer.check()  # a batch it was handed failed
+                while self._handed < min(len(self._backlog), WRITER_DEPTH):
+                    self._writer.put(self._backlog[self._handed])
+                    self._handed += 1
+                if self.held_calls() > self.max_held_calls:
+                    # A database that answers, but slower than calls end: wait for it rather
+                    # than hold ever more in memory (AMI waits meanwhile).
+                    self._writer.wait()
+                    self._prune()
+            else:
+                # A few batches a call, so a backlog left by an outage does not keep the loop
+                # from reading AMI for long (the next flush takes the next few).
+                for _ in range(min(len(self._backlog), WRITER_DEPTH)):
+                    with db.engine_for(self.url).begin() as conn:
+                        got = store(conn, self._backlog[0])
+                    self._stored(got)
+                    self._prune()
+                self._database_back()
+        except DATABASE_AWAY as exc:
+            self._database_away(exc)
+
+    def _prune(self) -> None:
+        """Drop the batches committed since the last call (the oldest ones, in order)."""
+        done = self._committed - self._pruned
+        for _ in range(done):
+            self._backlog.popleft()
+        self._handed = max(0, self._handed - done)
+        self._pruned += done
+
+    def database_up(self) -> bool:
+        """False while the database is away and the next try is not due yet."""
+        return self._away_since is None or time.monotonic() >= self._retry_at
+
+    def _database_away(self, exc: BaseException) -> None:
         if self._writer is not None:
-            self._writer.put(batch)  # waits while the writer is `depth` batches behind
+            # A failed writer writes nothing more: what it was handed is still in the backlog
+            # (committed batches excepted) and goes to a new writer once the database is back.
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the error being handled here
+                pass
+        self._prune()
+        self._handed = 0
+        now = time.monotonic()
+        self._committed_when_away = self._committed
+        if self._away_since is None:
+            self._away_since = now
+            self._retry_delay = RETRY_DELAYS[0]
+        else:
+            self._retry_delay = min(self._retry_delay * 2, RETRY_DELAYS[1])
+        self._retry_at = now + self._retry_delay
+        log.warning("database unavailable; holding calls in memory", extra={
+            "error": _first_line(exc), "held_calls": self.held_calls(), "retry_in_s": self._retry_delay})
+        self._check_held()
+
+    def _database_back(self) -> None:
+        if self._away_since is not None:
+            log.info("database available again", extra={"away_s": round(time.monotonic() - self._away_since, 1)})
+            self._away_since = None
+
+    def held_calls(self) -> int:
+        """Finished calls not known to be committed, plus waiting live events (20 to a call)."""
+        self._prune()
+        return sum(len(b.calls) for b in self._backlog) + len(self._inbox) // 20
+
+    def _check_held(self) -> None:
+        if self._away_since is None:
             return
-        with db.engine_for(self.url).begin() as conn:
-            got = store(conn, batch)
-        self._stored(got)
+        held = self.held_calls()
+        if held > self.max_held_calls:
+            raise OperationalError(
+                f"The database has been unavailable for {time.monotonic() - self._away_since:.0f} s and "
+                f"{held} calls are held in memory (the limit); stopping: the next start stores them from "
+                "Asterisk's files.")
 
     def _stored(self, got: Stored) -> None:
         # Inline, or from the writer thread (one batch at a time, so the counts add up).
+        self._committed += 1
         self.totals.calls += got.calls
         self.totals.agent_events += got.agent_events
         if got.calls or got.agent_events:
@@ -166,14 +304,18 @@ class Collector:
         threaded = self.threaded
         if threaded is None:
             threaded = db.engine_for(self.url).dialect.name == "postgresql"
+        self._use_writer = threaded
         if threaded and self._writer is None:
-            self._writer = BatchWriter(self.url, on_stored=self._stored)
+            self._writer = BatchWriter(self.url, depth=WRITER_DEPTH, on_stored=self._stored)
 
     def stop_writer(self) -> None:
         """Commit every queued batch, then stop the thread (errors are raised here)."""
         writer, self._writer = self._writer, None
+        self._use_writer = False
         if writer is not None:
             writer.close()
+        self._prune()
+        self._handed = 0
 
     # -- the live loop ----------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -195,6 +337,38 @@ class Collector:
         self._missed = True
         self._wake.set()
 
+    async def _try_catch_up(self) -> bool:
+        """`_catch_up`, unless the database is away (then False; it is tried again later)."""
+        try:
+            await self._catch_up()
+        except DATABASE_AWAY as exc:
+            self._database_away(exc)
+            return False
+        self._database_back()
+        return True
+
+    def _last_write(self) -> None:
+        """At a stop: write everything while the database answers, the writer thread's queue
+        included; then say what could not be written."""
+        self._retry_at = 0.0
+        try:
+            self.flush()
+            self.stop_writer()
+        except DATABASE_AWAY as exc:
+            self._database_away(exc)
+        # What is left (more than one write takes, or what a failed writer held): inline.
+        while self._backlog:
+            left = len(self._backlog)
+            self._retry_at = 0.0
+            self._write()
+            if len(self._backlog) == left:
+                break  # still away
+        held = self.held_calls()
+        if held:
+            raise OperationalError(
+                f"Stopped with {held} calls not stored: the database is unavailable; the next start "
+                "stores them from Asterisk's files.")
+
     async def _catch_up(self) -> None:
         # In a thread, so the loop keeps reading AMI meanwhile (Asterisk drops a session whose
         # events it cannot write for `writetimeout`); only this coroutine's caller feeds the
@@ -215,10 +389,14 @@ class Collector:
             await client.connect()
         except AmiError as exc:
             # Still store what the files hold: the next start resumes from there.
-            await self._catch_up()
+            await self._try_catch_up()
             raise OperationalError(f"Cannot reach Asterisk's AMI at {client.where}: {exc}") from None
         try:
             await self._catch_up()
+        except DATABASE_AWAY as exc:
+            await watch.close()
+            await client.close()
+            raise OperationalError(f"Cannot write to the database: {_first_line(exc)}") from None
         except BaseException:
             await watch.close()
             await client.close()
@@ -237,45 +415,54 @@ class Collector:
         gc.set_threshold(100_000, 50, 100)
         try:
             while not self.stop.is_set():
-                if not self._inbox and not self._missed:
-                    timeout = max(0.0, next_flush - time.monotonic())
+                read_files = self._missed and self.database_up()
+                if not read_files and not (self._inbox and not self._missed):
+                    wake_at = next_flush if self._away_since is None else min(next_flush, self._retry_at)
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                        await asyncio.wait_for(self._wake.wait(), max(0.0, wake_at - time.monotonic()))
                     except TimeoutError:
                         pass
                 self._wake.clear()
-                if self._missed:
-                    self._missed = False
+                if self._missed and self.database_up():
                     self.flush()
-                    await self._catch_up()
-                if self._inbox:
+                    if await self._try_catch_up():
+                        self._missed = False
+                if self._inbox and not self._missed:
                     items, self._inbox = self._inbox, []
                     self.feed(items)
                 now = time.monotonic()
-                if now >= next_flush:
+                if now >= next_flush or (self._away_since is not None and self.database_up()):
                     self.flush()
                     next_flush = now + self.flush_interval
-                if now >= next_tail:
-                    await self._catch_up()
+                if now >= next_tail and self.database_up():
+                    await self._try_catch_up()
                     next_tail = now + self.tail_interval
+                self._check_held()
         finally:
             # Whatever was received is stored before leaving (the writer thread drained too);
-            # calls still open will be finished from the files by the next start.
+            # calls still open will be finished from the files by the next start. Live events
+            # still waiting for a reconnect's file read are left to the files as well.
             items, self._inbox = self._inbox, []
-            for event, received in items:
-                self.engine.feed_ami(event, received)
-            self.totals.events += len(items)
+            if not self._missed:
+                for event, received in items:
+                    self.engine.feed_ami(event, received)
+                self.totals.events += len(items)
             try:
-                self.flush()
+                self._last_write()
             finally:
-                self.stop_writer()
                 gc.set_threshold(*thresholds)
                 gc.unfreeze()
-            await watch.close()
-            await client.close()
+                await watch.close()
+                await client.close()
             log.info("stopped", extra={"calls": self.totals.calls, "agent_events": self.totals.agent_events,
                                        "events": self.totals.events, "open_calls": self.engine.open_calls})
         return self.totals
+
+
+def _first_line(exc: BaseException) -> str:
+    """A database error in one line (its driver's message, without SQLAlchemy's footer)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_forever(settings: Settings) -> Totals:

@@ -310,6 +310,10 @@ class BatchWriter:
         if batch:
             self._queue.put(batch)
 
+    def check(self) -> None:
+        """Raise the error that stopped the thread, if one did (nothing is written after it)."""
+        self._raise()
+
     def wait(self) -> Stored:
         """Block until every queued batch is written; the totals so far."""
         self._queue.join()

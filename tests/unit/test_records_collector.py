@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from homepbx import db
 from homepbx.config import AmiSettings, AsteriskSettings, DatabaseSettings, Settings
+from homepbx.errors import OperationalError
 from homepbx.models import CallRecord
 from homepbx.records import store as store_module
 from homepbx.records.collector import Collector
@@ -111,3 +112,168 @@ def test_stop_stores_everything_received(tmp_path: Path, migrated_url: str, slow
 
     assert asyncio.run(scenario()) == len(ids)
     assert stored_calls(migrated_url) == len(ids)
+
+
+# -- the database going away while collecting ------------------------------------------------------
+class DatabaseCut:
+    """Makes the test database unavailable and brings it back: on PostgreSQL it refuses new
+    connections and its open ones are cut (a server restart, a failover); on SQLite another
+    connection holds the write lock (a long transaction elsewhere) past the collector's timeout."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock: Any = None
+
+    def cut(self) -> None:
+        if self.url.startswith("sqlite"):
+            import sqlite3
+
+            self._lock = sqlite3.connect(self.url.split("///", 1)[1].split("?", 1)[0], isolation_level=None)
+            self._lock.execute("BEGIN EXCLUSIVE")
+            return
+        self._admin("ALLOW_CONNECTIONS false")
+
+    def restore(self) -> None:
+        if self._lock is not None:
+            self._lock.execute("ROLLBACK")
+            self._lock.close()
+            self._lock = None
+            return
+        self._admin("ALLOW_CONNECTIONS true")
+
+    def _admin(self, allow: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        from ..conftest import PG_ADMIN_URL
+
+        name = self.url.rsplit("/", 1)[1]
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" {allow}'))
+                if "false" in allow:
+                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                                 {"n": name})
+        finally:
+            admin.dispose()
+
+
+def held_calls(n: int) -> tuple[list[dict[str, str]], list[str]]:
+    """`n` answered calls, each with a hold: hold times come from AMI alone (no file has them),
+    so they are in the database only if the live batches survived the outage."""
+    t0 = float(int(time.time()) // 60 * 60 + 60)
+    p = Pbx()
+    ids = [p.answered(t0 + 50 * i, "sales", f"06{i:02d}", "1001", wait=5, ring=2, talk=30, hold=(5, 10))
+           for i in range(n)]
+    return p.out.sorted().ami, ids
+
+
+def short_timeout(url: str) -> str:
+    # SQLite waits 5 s for a lock by default; the test's lock is then noticed sooner.
+    return url + "?timeout=0.2" if url.startswith("sqlite") else url
+
+
+async def _until(condition: Any, what: str) -> None:
+    try:
+        async with asyncio.timeout(30):  # a safety net against a hang, not a measurement
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"never: {what}") from None
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_calls_finished_while_the_database_is_away_are_stored_when_it_is_back(
+    tmp_path: Path, migrated_url: str, threaded: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = short_timeout(migrated_url)
+    events, ids = held_calls(8)
+    half = next(i for i, e in enumerate(events) if e.get("EventName") == "LINKEDID_END" and e["LinkedID"] == ids[3]) + 1
+    cut = DatabaseCut(url)
+
+    async def scenario() -> Collector:
+        async with FakeAmi() as ami:
+            collector = Collector(settings_for(tmp_path, url, ami.port), threaded=threaded, batch_calls=1,
+                                  flush_interval=0.1)
+            task = asyncio.create_task(collector.run())
+            await _until(lambda: ami.connections and collector.totals.events, "live")
+            await ami.send(_wire(events[:half]))
+            await _until(lambda: collector.totals.calls == 4, "the first 4 calls stored")
+            cut.cut()
+            try:
+                await ami.send(_wire(events[half:]))
+                await _until(lambda: collector.totals.events >= len(events) + 1, "every event read")
+                await _until(lambda: collector._away_since is not None, "the outage noticed")
+                await asyncio.sleep(1.5)  # a retry or two fail meanwhile
+                assert not task.done()  # still collecting: AMI is still read
+                assert collector.totals.calls == 4
+            finally:
+                cut.restore()
+            await _until(lambda: collector.totals.calls == len(ids), "every call stored after the outage")
+            collector.request_stop()
+            await task
+            return collector
+
+    caplog.set_level("INFO", logger="homepbx")
+    collector = asyncio.run(scenario())
+    with db.engine_for(url).connect() as conn:
+        holds = dict(conn.execute(select(CallRecord.linkedid, CallRecord.hold_s)).all())
+    assert holds == {linkedid: 10.0 for linkedid in ids}
+    messages = [r.getMessage() for r in caplog.records]
+    assert "database unavailable; holding calls in memory" in messages
+    assert "database available again" in messages
+    assert not collector._backlog
+
+
+def test_a_stop_while_the_database_is_away_says_so_in_one_line(tmp_path: Path, migrated_url: str) -> None:
+    """SIGTERM during an outage: nothing can be written, and the exit says what is left (the
+    next start reads those calls from Asterisk's files)."""
+    url = short_timeout(migrated_url)
+    events, ids = held_calls(3)
+    cut = DatabaseCut(url)
+
+    async def scenario() -> None:
+        async with FakeAmi() as ami:
+            collector = Collector(settings_for(tmp_path, url, ami.port), batch_calls=1, flush_interval=0.1)
+            task = asyncio.create_task(collector.run())
+            await _until(lambda: ami.connections and collector.totals.events, "live")
+            cut.cut()
+            try:
+                await ami.send(_wire(events))
+                await _until(lambda: collector._away_since is not None, "the outage noticed")
+                collector.request_stop()
+                with pytest.raises(OperationalError) as raised:
+                    await task
+            finally:
+                cut.restore()
+            assert str(raised.value) == ("Stopped with 3 calls not stored: the database is unavailable; the next "
+                                         "start stores them from Asterisk's files.")
+
+    asyncio.run(scenario())
+    assert stored_calls(url) == 0
+
+
+def test_an_outage_past_the_memory_limit_stops_the_collector(tmp_path: Path, migrated_url: str) -> None:
+    url = short_timeout(migrated_url)
+    events, ids = held_calls(6)
+    cut = DatabaseCut(url)
+
+    async def scenario() -> str:
+        async with FakeAmi() as ami:
+            collector = Collector(settings_for(tmp_path, url, ami.port), batch_calls=1, flush_interval=0.1,
+                                  max_held_calls=4)
+            task = asyncio.create_task(collector.run())
+            await _until(lambda: ami.connections and collector.totals.events, "live")
+            cut.cut()
+            try:
+                await ami.send(_wire(events))
+                with pytest.raises(OperationalError) as raised:
+                    async with asyncio.timeout(30):
+                        await task
+            finally:
+                cut.restore()
+            return str(raised.value)
+
+    message = asyncio.run(scenario())
+    assert "calls are held in memory (the limit); stopping" in message
+    assert "\n" not in message
