@@ -286,6 +286,9 @@ class AgentEvent(Base):
     __table_args__ = (
         UniqueConstraint("agent", "queue", "event", "at", name="uq_agent_events_key"),
         Index("ix_agent_events_at", "at"),
+        # The agents report's login/pause replay, without the wrap-ups (migration 0006).
+        Index("ix_agent_events_state", "at", "agent", "event", "queue", "reason",
+              sqlite_where=text("event <> 'wrapup'"), postgresql_where=text("event <> 'wrapup'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -323,6 +326,60 @@ class RecordSource(Base):
     inode: Mapped[int] = mapped_column(BigInteger, default=0)
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+# --- Hourly roll-ups of the records for the reports (migration 0006, homepbx.records.rollup) ------
+# hour = epoch seconds // 3600 (UTC). Written by the store and rollup.rebuild with plain SQL.
+
+
+class RollupAgentHour(Base):
+    __tablename__ = "rollup_agent_hours"
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(10), primary_key=True)
+    legs: Mapped[int] = mapped_column(Integer)
+    rang: Mapped[int] = mapped_column(Integer)
+    talked: Mapped[int] = mapped_column(Integer)
+    talk_legs: Mapped[int] = mapped_column(Integer)
+    talk_s: Mapped[float] = mapped_column(Float)
+    hold_s: Mapped[float] = mapped_column(Float)
+    # Wrap-up events, and their seconds weighed by the queue's wrap-up time when stored.
+    wrapups: Mapped[int] = mapped_column(Integer)
+    wrapup_s: Mapped[float] = mapped_column(Float)
+
+
+class RollupWrapupWeight(Base):
+    __tablename__ = "rollup_wrapup_weights"
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The queue's wrap-up time its wrap-ups of the hour were weighed with (-1: with several).
+    wrapup_time: Mapped[int] = mapped_column(Integer)
+
+
+class RollupQueueHour(Base):
+    __tablename__ = "rollup_queue_hours"
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The service level `within` was counted at (-1: counted under several).
+    threshold: Mapped[int] = mapped_column(Integer)
+    entered: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    answer_waits: Mapped[int] = mapped_column(Integer)
+    answer_wait_s: Mapped[float] = mapped_column(Float)
+    within: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)
+    abandon_waits: Mapped[int] = mapped_column(Integer)
+    abandon_wait_s: Mapped[float] = mapped_column(Float)
+    timeouts: Mapped[int] = mapped_column(Integer)
+
+
+class RollupSpanHour(Base):
+    __tablename__ = "rollup_span_hours"
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    span_s: Mapped[float] = mapped_column(Float)
+
 
 __all__ = [
     "Agent",

@@ -1,4 +1,9 @@
-"""Retention (GDPR): forget call records, agent events and recordings older than a cutoff."""
+"""Retention (GDPR): forget call records, agent events and recordings older than a cutoff.
+
+The reports' hourly roll-ups lose the purged rows' share: the hours the deleted rows fell in
+(up to the last leg or queue event of a purged call, which may outlast the cutoff) are rebuilt
+from the rows left, in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
 from ..config import Settings
 from ..errors import InvalidInput
 from ..models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording, utcnow
+from . import rollup
 
 _AGE = re.compile(r"([1-9][0-9]{0,4})([dwy])")
 _UNIT_DAYS = {"d": 1, "w": 7, "y": 365}
@@ -47,11 +53,18 @@ def purge(session: Session, before: datetime) -> Purged:
     """Delete in the session's transaction (with its audit entry); the files are left to `remove_files`."""
     out = Purged(before)
     old_calls = select(CallRecord.linkedid).where(CallRecord.started_at < before)
+    # The last moment a purged row is counted at in the roll-ups.
+    last = max([before] + [t for t in (
+        session.execute(select(func.max(CallLeg.started_at)).where(CallLeg.linkedid.in_(old_calls))).scalar(),
+        session.execute(select(func.max(QueueEvent.at)).where(QueueEvent.linkedid.in_(old_calls))).scalar(),
+    ) if t is not None])
     # Children first: SQLite only cascades with foreign_keys=ON, and explicit is cheaper to reason about.
     session.execute(delete(CallLeg).where(CallLeg.linkedid.in_(old_calls)))
     session.execute(delete(QueueEvent).where(QueueEvent.linkedid.in_(old_calls)))
     out.calls = session.execute(delete(CallRecord).where(CallRecord.started_at < before)).rowcount or 0
     out.agent_events = session.execute(delete(AgentEvent).where(AgentEvent.at < before)).rowcount or 0
+    if out.calls or out.agent_events:
+        rollup.rebuild(session.connection(), None, rollup.hour_of(last) + 1)
     out.files = list(session.scalars(select(Recording.path).where(Recording.started_at < before)))
     out.recordings = session.execute(delete(Recording).where(Recording.started_at < before)).rowcount or 0
     audit.record(session, "records.purge", target=f"before {before:%Y-%m-%d %H:%M:%S}", calls=out.calls,

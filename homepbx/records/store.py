@@ -15,6 +15,12 @@ statements per table per batch whatever its size.
   exactly the text form SQLAlchemy's SQLite dialect writes, so keys and range queries agree
   whichever path wrote a row.
 Both are ON CONFLICT DO NOTHING on each table's natural key: replaying a batch adds nothing.
+
+The reports' hourly roll-ups (homepbx.records.rollup) get the share of what was inserted,
+summed in Python: one UPSERT per roll-up table per batch. A new call's legs are new (their key
+holds its linkedid); queue and agent events have keys of their own, so the statements' counts
+of inserted rows are checked: when the database skipped some, the hours of that batch's events
+are recounted from the raw rows instead (rare: RETURNING every row would cost every batch).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from sqlalchemy import Connection, DateTime, Table, and_, select
 from sqlalchemy.dialects import postgresql
 
 from ..models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
+from . import rollup
 from .spies import store_spies
 from .types import AgentEventRow, Batch, CallRow, LegRow, QueueEventRow, RecordingRow
 
@@ -94,10 +101,10 @@ _PG_DIALECT = postgresql.dialect()
 def _pg_array_type(column: Any) -> str:
     return column.type.compile(dialect=_PG_DIALECT) + "[]"
 
-_PG_SQL: dict[tuple[type, bool], str] = {}
+_PG_SQL: dict[tuple[type, tuple[str, ...]], str] = {}
 
 
-def _pg_sql(row_type: type, returning: bool) -> str:
+def _pg_sql(row_type: type, returning: tuple[str, ...]) -> str:
     sql = _PG_SQL.get((row_type, returning))
     if sql is None:
         spec = _SPECS[row_type]
@@ -107,12 +114,13 @@ def _pg_sql(row_type: type, returning: bool) -> str:
                f"SELECT *{consts} FROM unnest({arrays}) "
                f"ON CONFLICT ({_quoted(spec.key)}) DO NOTHING")
         if returning:
-            sql += f' RETURNING "{spec.key[0]}"'
+            sql += f" RETURNING {_quoted(returning)}"
         _PG_SQL[(row_type, returning)] = sql
     return sql
 
 
-def _pg_insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bool = False) -> list[Any]:
+def _pg_insert(conn: Connection, row_type: type, rows: Sequence[Any],
+               returning: tuple[str, ...] = ()) -> tuple[list[Any], int]:
     spec = _SPECS[row_type]
     values = spec.values
     # Columns as lists: zip(*) transposes the rows' tuples in C.
@@ -122,7 +130,7 @@ def _pg_insert(conn: Connection, row_type: type, rows: Sequence[Any], returning:
     # Binary arrays (%b): psycopg then sends them without quoting each element in Python.
     with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(_pg_sql(row_type, returning), params)
-        return [r[0] for r in cursor.fetchall()] if returning else []
+        return (cursor.fetchall() if returning else []), cursor.rowcount
 
 
 # -- SQLite: multi-row VALUES for the calls (RETURNING), executemany for the rest -----------------
@@ -145,11 +153,11 @@ def _sqlite_converter(row_type: type) -> Callable[[Any], tuple[Any, ...]]:
 
 
 _SQLITE_CONVERT = {row_type: _sqlite_converter(row_type) for row_type in _SPECS}
-_SQLITE_SQL: dict[tuple[type, int, bool], str] = {}
+_SQLITE_SQL: dict[tuple[type, int, tuple[str, ...]], str] = {}
 
 
-def _sqlite_sql(row_type: type, n_rows: int, returning: bool) -> str:
-    """An INSERT of n_rows rows, with `returning` RETURNING the key's first column."""
+def _sqlite_sql(row_type: type, n_rows: int, returning: tuple[str, ...]) -> str:
+    """An INSERT of n_rows rows, RETURNING the columns `returning` of the rows inserted."""
     sql = _SQLITE_SQL.get((row_type, n_rows, returning))
     if sql is None:
         spec = _SPECS[row_type]
@@ -157,31 +165,41 @@ def _sqlite_sql(row_type: type, n_rows: int, returning: bool) -> str:
         sql = (f'INSERT INTO "{spec.table.name}" ({_quoted(spec.all_columns)}) '
                f"VALUES {', '.join([one] * n_rows)} ON CONFLICT ({_quoted(spec.key)}) DO NOTHING")
         if returning:
-            sql += f' RETURNING "{spec.key[0]}"'
+            sql += f" RETURNING {_quoted(returning)}"
         _SQLITE_SQL[(row_type, n_rows, returning)] = sql
     return sql
 
 
-def _sqlite_insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bool = False) -> list[Any]:
+def _sqlite_insert(conn: Connection, row_type: type, rows: Sequence[Any],
+                   returning: tuple[str, ...] = ()) -> tuple[list[Any], int]:
     # Multi-row VALUES for every table: a few statements per batch, each one sqlite3_step that
     # runs without the GIL (executemany takes the GIL back after every row, which stalls a
     # writer thread behind the parsing thread for a switch interval each time).
     convert = _SQLITE_CONVERT[row_type]
     out: list[Any] = []
+    inserted = 0
     for i in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
         chunk = rows[i:i + _SQLITE_ROWS_PER_INSERT]
         flat = tuple(chain.from_iterable(map(convert, chunk)))
         result = conn.exec_driver_sql(_sqlite_sql(row_type, len(chunk), returning), flat)
         if returning:
-            out.extend(r[0] for r in result)
-    return out
+            out.extend(result)
+        else:
+            inserted += result.rowcount
+    return out, len(out) if returning else inserted
 
 
-def _insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bool = False) -> list[Any]:
-    """Insert rows of one type, skipping those whose natural key is taken; with `returning`, the
-    first key column of the rows actually inserted."""
+def _insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: tuple[str, ...] = ()) -> list[Any]:
+    """Insert rows of one type, skipping those whose natural key is taken; with `returning`, those
+    columns of the rows actually inserted (tuples)."""
+    return _insert_counted(conn, row_type, rows, returning)[0]
+
+
+def _insert_counted(conn: Connection, row_type: type, rows: Sequence[Any],
+                    returning: tuple[str, ...] = ()) -> tuple[list[Any], int]:
+    """`_insert`, and how many rows were inserted."""
     if not rows:
-        return []
+        return [], 0
     if conn.dialect.name == "postgresql":
         return _pg_insert(conn, row_type, rows, returning)
     return _sqlite_insert(conn, row_type, rows, returning)
@@ -190,25 +208,30 @@ def _insert(conn: Connection, row_type: type, rows: Sequence[Any], returning: bo
 # -- the batch ------------------------------------------------------------------------------------
 def store(conn: Connection, batch: Batch) -> Stored:
     """Write a batch in the caller's transaction; returns how many calls and agent events were new."""
-    new_calls = store_calls(conn, [c.call for c in batch.calls], batch)
+    delta = rollup.Delta()
+    new_calls = store_calls(conn, [c.call for c in batch.calls], batch, delta)
     agent_rows = list(batch.agent_events)
     if new_calls:
         for finished in batch.calls:
             if finished.agent_events and finished.call.linkedid in new_calls:
                 agent_rows.extend(finished.agent_events)
-    added_events = store_agent_events(conn, agent_rows)
+    added_events = store_agent_events(conn, agent_rows, delta)
+    if delta:
+        rollup.add(conn, delta)
     spies = store_spies(conn, batch.spies) if batch.spies else 0
     return Stored(len(new_calls), added_events, spies)
 
 
-def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch) -> set[str]:
+def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch, delta: rollup.Delta | None = None) -> set[str]:
+    """Write the new calls of the batch with their rows; their share goes into `delta` (added to
+    the roll-ups here when None)."""
     if not calls:
         return set()
     # One linkedid twice in a batch (a call expired, then its late LINKEDID_END): keep the first.
     unique: dict[str, CallRow] = {}
     for call in calls:
         unique.setdefault(call.linkedid, call)
-    new = set(_insert(conn, CallRow, list(unique.values()), returning=True))
+    new = {r[0] for r in _insert(conn, CallRow, list(unique.values()), returning=("linkedid",))}
     if not new:
         return new
     legs: list[LegRow] = []
@@ -221,12 +244,25 @@ def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch) -> set
             if finished.recordings:
                 recordings += finished.recordings
     _insert(conn, LegRow, legs)
-    _insert(conn, QueueEventRow, queue_rows)
+    _, inserted = _insert_counted(conn, QueueEventRow, queue_rows)
     _insert(conn, RecordingRow, recordings)
+    own = delta is None
+    if own:
+        delta = rollup.Delta()
+    delta.legs(legs)
+    if inserted == len(queue_rows):
+        delta.queue_events(queue_rows, delta.config(conn))
+    else:
+        delta.recount_queues.update(rollup.hour_of(e.at) for e in queue_rows)
+    if own and delta:
+        rollup.add(conn, delta)
     return new
 
 
-def store_agent_events(conn: Connection, events: Sequence[AgentEventRow]) -> int:
+
+def store_agent_events(conn: Connection, events: Sequence[AgentEventRow], delta: rollup.Delta | None = None) -> int:
+    """Write the agent events not stored yet; the wrap-ups inserted go into `delta` (added to the
+    roll-ups here when None)."""
     if not events:
         return 0
     agents = sorted({e.agent for e in events})
@@ -247,8 +283,18 @@ def store_agent_events(conn: Connection, events: Sequence[AgentEventRow]) -> int
         fresh.append(e)
     if not fresh:
         return 0
-    _insert(conn, AgentEventRow, fresh)
-    return len(fresh)
+    _, inserted = _insert_counted(conn, AgentEventRow, fresh)
+    own = delta is None
+    if own:
+        delta = rollup.Delta()
+    if inserted == len(fresh):
+        if any(e.event == "wrapup" for e in fresh):
+            delta.wrapups(fresh, delta.config(conn))
+    else:
+        delta.recount_wrapups.update(rollup.hour_of(e.at) for e in fresh if e.event == "wrapup")
+    if own and delta:
+        rollup.add(conn, delta)
+    return inserted
 
 
 # -- a writer thread ------------------------------------------------------------------------------

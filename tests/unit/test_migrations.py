@@ -88,3 +88,42 @@ def test_a_source_key_is_unique_in_the_database(migrated_url: str) -> None:
         conn.execute(insert(AuditEntry), [values, {**values, "source_key": None}, {**values, "source_key": None}])
     with pytest.raises(IntegrityError), db.engine_for(migrated_url).begin() as conn:
         conn.execute(insert(AuditEntry), values)
+
+
+def _downgrade_to(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from homepbx.resources import data_dir
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(data_dir("migrations")))
+    with db.engine_for(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_0006_builds_the_rollups_of_stored_records_and_goes_back(any_db_url: str) -> None:
+    """Records stored before 0006 (here: stored, then 0006 undone) get the roll-ups the store
+    would have kept; down again drops the roll-ups and the state index, keeping the records."""
+    from sqlalchemy import text
+
+    from homepbx.records.rollup import TABLES
+
+    from .test_records_rollup import _batches, _store, random_calls, snapshot
+    from .records_data import T0
+
+    db.upgrade(any_db_url)
+    assert _store(any_db_url, _batches(random_calls(5, T0, 60, 86400).out.sorted())) == 60
+    kept = snapshot(any_db_url)
+    assert all(kept[t] for t in TABLES)
+    _downgrade_to(any_db_url, "0005")
+    insp = inspect(db.engine_for(any_db_url))
+    assert not set(TABLES) & set(insp.get_table_names())
+    assert "ix_agent_events_state" not in {i["name"] for i in insp.get_indexes("agent_events")}
+    with db.engine_for(any_db_url).connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM call_records")).scalar() == 60
+    db.upgrade(any_db_url)
+    assert db.current_revision(any_db_url) == db.head_revision()
+    assert snapshot(any_db_url) == kept
+    assert "ix_agent_events_state" in {i["name"] for i in inspect(db.engine_for(any_db_url)).get_indexes("agent_events")}
