@@ -417,7 +417,10 @@ class Collector:
             while not self.stop.is_set():
                 read_files = self._missed and self.database_up()
                 if not read_files and not (self._inbox and not self._missed):
-                    wake_at = next_flush if self._away_since is None else min(next_flush, self._retry_at)
+                    # While the database is away, wake for the retry only if there is something
+                    # to retry (else the past retry time would make this loop spin).
+                    retry = self._away_since is not None and bool(self._backlog or self._missed)
+                    wake_at = min(next_flush, self._retry_at) if retry else next_flush
                     try:
                         await asyncio.wait_for(self._wake.wait(), max(0.0, wake_at - time.monotonic()))
                     except TimeoutError:
@@ -431,7 +434,7 @@ class Collector:
                     items, self._inbox = self._inbox, []
                     self.feed(items)
                 now = time.monotonic()
-                if now >= next_flush or (self._away_since is not None and self.database_up()):
+                if now >= next_flush or (self._away_since is not None and self._backlog and self.database_up()):
                     self.flush()
                     next_flush = now + self.flush_interval
                 if now >= next_tail and self.database_up():

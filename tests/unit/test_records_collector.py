@@ -277,3 +277,42 @@ def test_an_outage_past_the_memory_limit_stops_the_collector(tmp_path: Path, mig
     message = asyncio.run(scenario())
     assert "calls are held in memory (the limit); stopping" in message
     assert "\n" not in message
+
+
+def test_an_outage_with_nothing_to_write_does_not_spin(tmp_path: Path, migrated_url: str) -> None:
+    """The files' read fails (nothing finished to hold): the loop waits for its next flush and
+    read instead of going round without pause until the database is back."""
+    url = short_timeout(migrated_url)
+    cut = DatabaseCut(url)
+    flushes = 0
+
+    async def scenario() -> int:
+        nonlocal flushes
+        async with FakeAmi() as ami:
+            # The read is retried at its own pace (every 3 s), the database after 1 s.
+            collector = Collector(settings_for(tmp_path, url, ami.port), flush_interval=0.1, tail_interval=3.0)
+            real_flush = collector.flush
+
+            def counted() -> None:
+                nonlocal flushes
+                flushes += 1
+                real_flush()
+
+            collector.flush = counted  # type: ignore[method-assign]
+            task = asyncio.create_task(collector.run())
+            await _until(lambda: ami.connections and collector.totals.events, "live")
+            cut.cut()
+            try:
+                await _until(lambda: collector._away_since is not None, "the outage noticed")
+                flushes = 0
+                await asyncio.sleep(2.5)
+                during = flushes
+            finally:
+                cut.restore()
+            collector.request_stop()
+            await task
+            return during
+
+    during = asyncio.run(scenario())
+    # A flush every 0.1 s: about 25 in that time (a spinning loop makes thousands).
+    assert during <= 60, during
