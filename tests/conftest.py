@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -60,3 +61,44 @@ def migrated_url(any_db_url: str) -> str:
     """A database on the newest schema, on both backends."""
     db.upgrade(any_db_url)
     return any_db_url
+
+
+class DatabaseCut:
+    """Makes the test database unavailable and brings it back: on PostgreSQL it refuses new
+    connections and its open ones are cut (a server restart, a failover); on SQLite another
+    connection holds the write lock (a long transaction elsewhere) past the collector's timeout."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock: Any = None
+
+    def cut(self) -> None:
+        if self.url.startswith("sqlite"):
+            import sqlite3
+
+            self._lock = sqlite3.connect(self.url.split("///", 1)[1].split("?", 1)[0], isolation_level=None)
+            self._lock.execute("BEGIN EXCLUSIVE")
+            return
+        self._admin("ALLOW_CONNECTIONS false")
+
+    def restore(self) -> None:
+        if self._lock is not None:
+            self._lock.execute("ROLLBACK")
+            self._lock.close()
+            self._lock = None
+            return
+        self._admin("ALLOW_CONNECTIONS true")
+        # This process's own pooled connections were cut too.
+        db.engine_for(self.url).dispose()
+
+    def _admin(self, allow: str) -> None:
+        name = self.url.rsplit("/", 1)[1]
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" {allow}'))
+                if "false" in allow:
+                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                                 {"n": name})
+        finally:
+            admin.dispose()

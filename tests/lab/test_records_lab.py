@@ -29,6 +29,7 @@ from homepbx.lab.softphone import Softphone
 from homepbx.models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
 from homepbx.records.collector import CEL_FILE
 
+from ..conftest import DatabaseCut
 from .collector_proc import CollectorProcess
 from .conftest import AGENT_HZ, CALLER_HZ
 from .site import LabSite
@@ -698,6 +699,37 @@ def test_ami_cut_mid_call_is_backfilled_once(
         measured = [t]
         # And a call after the reconnect is collected live as before.
         measured.append(_short_call(rec, caller, agent))
+        _check_batch(rec, since, measured)
+        assert collector.terminate() == 0
+    finally:
+        collector.reap()
+
+
+# -- 3a. the database away while calls end -----------------------------------------------------------
+def test_database_outage_mid_batch_loses_nothing(
+    rec: LabSite, batch: tuple[Softphone, Softphone], tmp_path: Path
+) -> None:
+    """PostgreSQL refusing and cutting connections (a restart, a failover), or SQLite locked by
+    another process past the collector's 5 s: the calls that end meanwhile are held and stored
+    once it is back, and the collector itself carries on."""
+    caller, agent = batch
+    since = _cel_size(rec)
+    collector = _collector(rec, tmp_path, "dbcut")
+    cut = DatabaseCut(rec.settings.database.url)
+    measured: list[dict[str, float]] = []
+    try:
+        collector.start()
+        measured.append(_short_call(rec, caller, agent))
+        _wait_records(rec, _cel_linkedids(rec, since))
+        lines = len(collector.logs())
+        cut.cut()
+        try:
+            measured.append(_short_call(rec, caller, agent))
+            measured.append(_short_call(rec, caller, agent))
+            collector.wait_log("database unavailable; holding calls in memory", 30, after=lines)
+        finally:
+            cut.restore()
+        collector.wait_log("database available again", 60, after=lines)
         _check_batch(rec, since, measured)
         assert collector.terminate() == 0
     finally:

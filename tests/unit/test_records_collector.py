@@ -23,6 +23,8 @@ from homepbx.records import store as store_module
 from homepbx.records.collector import Collector
 from homepbx.records.simulate import Pbx
 
+from ..conftest import DatabaseCut
+
 from .fake_ami import FakeAmi
 
 
@@ -115,49 +117,6 @@ def test_stop_stores_everything_received(tmp_path: Path, migrated_url: str, slow
 
 
 # -- the database going away while collecting ------------------------------------------------------
-class DatabaseCut:
-    """Makes the test database unavailable and brings it back: on PostgreSQL it refuses new
-    connections and its open ones are cut (a server restart, a failover); on SQLite another
-    connection holds the write lock (a long transaction elsewhere) past the collector's timeout."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._lock: Any = None
-
-    def cut(self) -> None:
-        if self.url.startswith("sqlite"):
-            import sqlite3
-
-            self._lock = sqlite3.connect(self.url.split("///", 1)[1].split("?", 1)[0], isolation_level=None)
-            self._lock.execute("BEGIN EXCLUSIVE")
-            return
-        self._admin("ALLOW_CONNECTIONS false")
-
-    def restore(self) -> None:
-        if self._lock is not None:
-            self._lock.execute("ROLLBACK")
-            self._lock.close()
-            self._lock = None
-            return
-        self._admin("ALLOW_CONNECTIONS true")
-
-    def _admin(self, allow: str) -> None:
-        from sqlalchemy import create_engine, text
-
-        from ..conftest import PG_ADMIN_URL
-
-        name = self.url.rsplit("/", 1)[1]
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'ALTER DATABASE "{name}" {allow}'))
-                if "false" in allow:
-                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                                 {"n": name})
-        finally:
-            admin.dispose()
-
-
 def held_calls(n: int) -> tuple[list[dict[str, str]], list[str]]:
     """`n` answered calls, each with a hold: hold times come from AMI alone (no file has them),
     so they are in the database only if the live batches survived the outage."""
