@@ -12,21 +12,27 @@ Definitions (also in `homepbx report --help`):
 - service level (queue): calls answered within the queue's threshold / calls offered.
 - billing: the agent's own talk time; per minute = rate x minutes (to the second), per call =
   rate x answered calls; totals rounded to the cent.
+
+Sums over whole UTC hours come from the hourly roll-ups (homepbx.records.rollup), the partial
+hours at a period's edges from the raw rows: the same figures as the raw rows alone, read from a
+few thousand rows instead of a million.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select, text
 
 from ..errors import InvalidInput, NotFound
 from ..models import Agent, AgentEvent, CallLeg, CallRecord, Employment, Queue, QueueEvent, Team
+from . import rollup
 from .types import epoch
 
 # How far before the period an agent's login or pause may have started and still count.
@@ -114,41 +120,17 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
     """Per agent: offered, answered, talk, hold, wrap-up, AHT, pause by reason, logged-in, occupancy."""
     team_id = _team_id(conn, team)
     known = _team_agents(conn, team_id)
-    leg = CallLeg.__table__.c
+    whole, edges = rollup.whole_hours(p.start, p.end)
     # Calls per agent as sums of the first-leg flags (no COUNT(DISTINCT)), plus the calls whose
     # first leg of that agent began before the period: see _calls_begun_before.
-    calls = conn.execute(
-        select(
-            leg.agent,
-            func.sum(case((leg.first_ring, 1), else_=0)),
-            func.sum(case((leg.first_talk, 1), else_=0)),
-            func.coalesce(func.sum(leg.talk_s), 0.0),
-            func.coalesce(func.sum(leg.hold_s), 0.0),
-        )
-        .where(and_(leg.role == "agent", leg.started_at >= p.start, leg.started_at < p.end))
-        .group_by(leg.agent)
-    ).all()
+    sums = _agent_sums(conn, whole, edges)
     offered_before, answered_before = _calls_begun_before(conn, p.start, p.end)
-    ev = AgentEvent.__table__.c
-    q = Queue.__table__.c
-    # Count wrap-ups per agent and queue first, then weigh each count by its queue's wrap-up
-    # time: the same sum as joining every event to its queue, with a join of a few rows.
-    per_queue = (
-        select(ev.agent, ev.queue, func.count().label("n"))
-        .where(and_(ev.event == "wrapup", ev.at >= p.start, ev.at < p.end))
-        .group_by(ev.agent, ev.queue)
-        .subquery()
-    )
-    wrapups = dict(
-        conn.execute(
-            select(per_queue.c.agent, func.coalesce(func.sum(per_queue.c.n * func.coalesce(q.wrapup_time, 0)), 0))
-            .select_from(per_queue.outerjoin(Queue.__table__, q.name == per_queue.c.queue))
-            .group_by(per_queue.c.agent)
-        ).all()
-    )
+    wrapups = _wrapup_seconds(conn, whole, edges, sums)
     states = _agent_states(conn, p)
     figures: dict[str, dict[str, Any]] = {}
-    for agent, offered, answered, talk, hold in calls:
+    for agent, (legs, offered, answered, _talk_legs, talk, hold, _wrapups, _wrapup_s) in sums.items():
+        if not legs:
+            continue
         figures[agent] = {"offered": int(offered or 0) + offered_before.get(agent, 0),
                           "answered": int(answered or 0) + answered_before.get(agent, 0),
                           "talk_s": float(talk), "hold_s": float(hold)}
@@ -181,6 +163,65 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
     return rows
 
 
+def _agent_sums(conn: Connection, whole: tuple[int, int] | None, edges: list[tuple[datetime, datetime]],
+                agents: list[str] | None = None) -> dict[str, list[Any]]:
+    """Per agent: [legs, rang, talked, legs with talk, talk, hold, wrap-ups, wrap-up seconds], the
+    whole hours from the roll-ups, the edges' legs from the raw rows (the edges' wrap-ups and any
+    re-weighing are _wrapup_seconds' business)."""
+    out: dict[str, list[Any]] = {}
+    if whole is not None:
+        for agent, *values in rollup.agent_sums(conn, whole[0], whole[1], agents):
+            out[agent] = [v or 0 for v in values]
+    leg = CallLeg.__table__.c
+    for lo, hi in edges:
+        cond = [leg.role == "agent", leg.started_at >= lo, leg.started_at < hi]
+        if agents is not None:
+            cond.append(leg.agent.in_(agents))
+        for agent, *values in conn.execute(
+            select(leg.agent, func.count(), func.sum(case((leg.first_ring, 1), else_=0)),
+                   func.sum(case((leg.first_talk, 1), else_=0)), func.sum(case((leg.talk_s > 0, 1), else_=0)),
+                   func.coalesce(func.sum(leg.talk_s), 0.0), func.coalesce(func.sum(leg.hold_s), 0.0))
+            .where(and_(*cond)).group_by(leg.agent)
+        ):
+            have = out.setdefault(agent, [0, 0, 0, 0, 0.0, 0.0, 0, 0.0])
+            for i, v in enumerate(values):
+                have[i] += v or 0
+    return out
+
+
+def _wrapup_seconds(conn: Connection, whole: tuple[int, int] | None, edges: list[tuple[datetime, datetime]],
+                    sums: dict[str, list[Any]]) -> dict[str, int | float]:
+    """Per agent with a wrap-up in the period: wrap-ups weighed by their queue's wrap-up time now.
+
+    The roll-ups' seconds for the whole hours, but for hours weighed with another wrap-up time
+    (changed since): those, like the edges, from the raw events, counted per agent and queue.
+    """
+    q = Queue.__table__.c
+    weight = {name: t or 0 for name, t in conn.execute(select(q.name, q.wrapup_time))}
+    seconds: dict[str, int | float] = {}
+    present: set[str] = set()
+    for agent, values in sums.items():
+        if values[6]:
+            present.add(agent)
+            seconds[agent] = values[7]
+    raw_ranges = list(edges)
+    if whole is not None:
+        stale = rollup.hour_ranges(rollup.reweighed_hours(conn, whole[0], whole[1]))
+        if stale:
+            for agent, s in rollup.stored_wrapup_seconds(conn, stale).items():
+                seconds[agent] = seconds.get(agent, 0) - s
+            raw_ranges += [(rollup.hour_start(a), rollup.hour_start(b)) for a, b in stale]
+    ev = AgentEvent.__table__.c
+    for lo, hi in raw_ranges:
+        for agent, queue, n in conn.execute(
+            select(ev.agent, ev.queue, func.count())
+            .where(and_(ev.event == "wrapup", ev.at >= lo, ev.at < hi)).group_by(ev.agent, ev.queue)
+        ):
+            present.add(agent)
+            seconds[agent] = seconds.get(agent, 0) + n * weight.get(queue, 0)
+    return {agent: seconds.get(agent, 0) for agent in present}
+
+
 def _calls_begun_before(conn: Connection, lo: datetime, hi: datetime,
                         agents: list[str] | None = None) -> tuple[dict[str, int], dict[str, int]]:
     """Per agent, the calls (offered, answered) with a leg of that agent in [lo, hi) whose first
@@ -190,7 +231,15 @@ def _calls_begun_before(conn: Connection, lo: datetime, hi: datetime,
     the period's legs also counts these. Each has a leg in the period that is not the agent's
     first in the call (`first_ring` false), which the partial index ix_call_legs_repeat holds
     alone; one pass over those, the talk check only for the few that began before the period.
+    Only legs up to the longest first-to-last-leg span of an agent in a call (roll-up) after `lo`
+    can belong to such a call: the pass stops there.
     """
+    span = rollup.longest_span(conn, lo)
+    if span is None:
+        return {}, {}
+    # A leg of a call whose first leg (of that agent) began before lo starts before lo + span;
+    # a second more for the rounding of spans computed in SQL.
+    hi = min(hi, lo + timedelta(seconds=span + 1))
     leg = CallLeg.__table__.c
     earlier = CallLeg.__table__.alias("earlier")
     e = earlier.c
@@ -222,7 +271,9 @@ def _agent_states(conn: Connection, p: Period) -> dict[str, tuple[float, dict[st
     ev = AgentEvent.__table__.c
     rows = conn.execute(
         select(ev.agent, ev.at, ev.event, ev.reason, ev.queue)
-        .where(and_(ev.event.in_(STATE_EVENTS), ev.at >= p.start - STATE_LOOKBACK, ev.at < p.end))
+        # The literal term lets both databases use the partial index ix_agent_events_state.
+        .where(and_(text("agent_events.event <> 'wrapup'"), ev.event.in_(STATE_EVENTS),
+                    ev.at >= p.start - STATE_LOOKBACK, ev.at < p.end))
         .order_by(ev.agent, ev.at, ev.id)
     ).all()
     lo, hi = epoch(p.start), epoch(p.end)
@@ -271,68 +322,118 @@ def _agent_states(conn: Connection, p: Period) -> dict[str, tuple[float, dict[st
 # -- queues ----------------------------------------------------------------------------------------
 _QUEUE_OUTCOMES = ("ENTERQUEUE", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY")
 _TIMEOUTS = ("EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY")
-DEFAULT_SERVICE_LEVEL = 20
+DEFAULT_SERVICE_LEVEL = rollup.DEFAULT_SERVICE_LEVEL
+# Per queue: entered, answered, answer waits (count, sum), within, abandoned, abandon waits
+# (count, sum), timeouts: the roll-up's columns.
+_Q_FIELDS = 9
+
+
+def _queue_raw(conn: Connection, lo: datetime, hi: datetime, thresholds: dict[int, list[str]],
+               only: list[str] | None = None) -> dict[str, list[Any]]:
+    """The queue figures of [lo, hi) from the raw events (ix_queue_events_report), per queue.
+
+    Counted per (event, queue) without joining each event to its queue: the answered calls are
+    counted once per distinct service-level threshold (usually one or two), each over the queues
+    that have that threshold. `only`: just these queues' answers (threshold changes, see queues).
+    """
+    qe = QueueEvent.__table__.c
+    in_period = and_(qe.at >= lo, qe.at < hi)
+    out: dict[str, list[Any]] = {}
+
+    def row(queue: str) -> list[Any]:
+        got = out.get(queue)
+        if got is None:
+            got = out[queue] = [0, 0, 0, 0.0, 0, 0, 0, 0.0, 0]
+        return got
+
+    if only is None:
+        for event, queue, n, waits, wait in conn.execute(
+            select(qe.event, qe.queue, func.count(), func.count(qe.wait_s), func.sum(qe.wait_s))
+            .where(and_(qe.event.in_(_QUEUE_OUTCOMES), in_period))
+            .group_by(qe.event, qe.queue)
+        ):
+            f = row(queue)
+            if event in _TIMEOUTS:
+                f[8] += n
+            elif event == "ENTERQUEUE":
+                f[0] += n
+            else:
+                f[5], f[6], f[7] = f[5] + n, f[6] + waits, f[7] + (wait or 0.0)
+    others = sorted(name for t, names in thresholds.items() if t != DEFAULT_SERVICE_LEVEL for name in names)
+    for t in sorted(set(thresholds) | {DEFAULT_SERVICE_LEVEL}):
+        if only is not None:
+            which = qe.queue.in_(sorted(set(only) & set(thresholds.get(t, ())))) if t != DEFAULT_SERVICE_LEVEL \
+                else qe.queue.in_(sorted(set(only) - set(others)))
+        elif t == DEFAULT_SERVICE_LEVEL:
+            which = qe.queue.not_in(others) if others else None
+        else:
+            which = qe.queue.in_(sorted(thresholds[t]))
+        query = (
+            select(qe.event, qe.queue, func.count(), func.count(qe.wait_s), func.sum(qe.wait_s),
+                   func.sum(case((qe.wait_s <= t, 1), else_=0)))
+            .where(and_(qe.event == "CONNECT", in_period, *([which] if which is not None else [])))
+            .group_by(qe.event, qe.queue)  # the index's order: no sort
+        )
+        for _, queue, n, waits, wait, within in conn.execute(query):
+            f = row(queue)
+            f[1], f[2], f[3], f[4] = f[1] + n, f[2] + waits, f[3] + (wait or 0.0), f[4] + int(within or 0)
+    return out
 
 
 def queues(conn: Connection, p: Period) -> list[dict[str, Any]]:
     """Per queue: offered, answered, abandoned, timed out, average wait, service level.
 
-    Counted per (event, queue) over the covering index ix_queue_events_report, without joining
-    each event to its queue: the answered calls are counted once per distinct service-level
-    threshold (usually one or two), each over the queues that have that threshold.
+    Whole hours from the roll-ups, the edges from the raw events. The roll-ups count answers
+    within the threshold a queue had when they were stored: a queue whose threshold is another
+    now has its answers of those hours counted again from the raw events.
     """
-    qe = QueueEvent.__table__.c
     qt = Queue.__table__.c
-    in_period = and_(qe.at >= p.start, qe.at < p.end)
-    figures: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "ENTERQUEUE": 0, "CONNECT": 0, "ABANDON": 0, "timeout": 0, "wait": None, "abandon_wait": None, "within": 0,
-    })
-    for event, queue, n, wait in conn.execute(
-        select(qe.event, qe.queue, func.count(), func.avg(qe.wait_s))
-        .where(and_(qe.event.in_(_QUEUE_OUTCOMES), in_period))
-        .group_by(qe.event, qe.queue)
-    ):
-        f = figures[queue]
-        if event in _TIMEOUTS:
-            f["timeout"] += n
-        else:
-            f[event] += n
-            if event == "ABANDON":
-                f["abandon_wait"] = wait
     # A queue's threshold: its service_level, or the default when unset or not a known queue.
     thresholds: dict[int, list[str]] = defaultdict(list)
     for name, level in conn.execute(select(qt.name, qt.service_level)):
         thresholds[DEFAULT_SERVICE_LEVEL if level is None else int(level)].append(name)
     threshold_of: dict[str, int] = {name: t for t, names in thresholds.items() for name in names}
-    others = sorted(name for t, names in thresholds.items() if t != DEFAULT_SERVICE_LEVEL for name in names)
-    for t in sorted(set(thresholds) | {DEFAULT_SERVICE_LEVEL}):
-        if t == DEFAULT_SERVICE_LEVEL:
-            which = qe.queue.not_in(others) if others else None
+    figures: dict[str, list[Any]] = {}
+
+    def add(queue: str, values: Sequence[Any]) -> None:
+        have = figures.get(queue)
+        if have is None:
+            figures[queue] = [v or 0 for v in values]
         else:
-            which = qe.queue.in_(sorted(thresholds[t]))
-        query = (
-            select(qe.event, qe.queue, func.count(), func.avg(qe.wait_s), func.sum(case((qe.wait_s <= t, 1), else_=0)))
-            .where(and_(qe.event == "CONNECT", in_period, *([which] if which is not None else [])))
-            .group_by(qe.event, qe.queue)  # the index's order: no sort
-        )
-        for _, queue, n, wait, within in conn.execute(query):
-            f = figures[queue]
-            f["CONNECT"], f["wait"], f["within"] = n, wait, int(within or 0)
+            for i, v in enumerate(values):
+                have[i] += v or 0
+
+    whole, edges = rollup.whole_hours(p.start, p.end)
+    if whole is not None:
+        stale: set[str] = set()
+        for queue, threshold, *values in rollup.queue_sums(conn, whole[0], whole[1]):
+            if threshold != threshold_of.get(queue, DEFAULT_SERVICE_LEVEL):
+                stale.add(queue)
+            add(queue, values)
+        if stale:
+            lo, hi = rollup.hour_start(whole[0]), rollup.hour_start(whole[1])
+            recount = _queue_raw(conn, lo, hi, thresholds, only=sorted(stale))
+            for queue in stale:
+                figures[queue][4] = recount.get(queue, [0] * _Q_FIELDS)[4]
+    for lo, hi in edges:
+        for queue, values in _queue_raw(conn, lo, hi, thresholds).items():
+            add(queue, values)
     out = []
     for queue in sorted(figures):
-        f = figures[queue]
-        offered = f["ENTERQUEUE"]
+        entered, answered, waits, wait, within, abandoned, abandon_waits, abandon_wait, timeouts = figures[queue]
+        if not (entered or answered or abandoned or timeouts):
+            continue
         level = threshold_of.get(queue, DEFAULT_SERVICE_LEVEL)
         out.append({
             "queue": queue,
-            "offered": int(offered),
-            "answered": int(f["CONNECT"]),
-            "abandoned": int(f["ABANDON"]),
-            "timeout": int(f["timeout"]),
-            "avg_wait_s": _r(f["wait"]),
-            "avg_abandon_s": _r(f["abandon_wait"]),
+            "offered": int(entered),
+            "answered": int(answered),
+            "abandoned": int(abandoned),
+            "timeout": int(timeouts),
+            "avg_wait_s": _r(wait / waits) if waits else None,
+            "avg_abandon_s": _r(abandon_wait / abandon_waits) if abandon_waits else None,
             "service_level_s": int(level or DEFAULT_SERVICE_LEVEL),
-            "service_level": _r(f["within"] / offered, 3) if offered else None,
+            "service_level": _r(within / entered, 3) if entered else None,
         })
     return out
 
@@ -404,15 +505,13 @@ def billing(conn: Connection, p: Period, team: str | None = None) -> list[dict[s
     }
     if not billable:
         return []
-    leg = CallLeg.__table__.c
     out = []
     for label, lo, hi in _months(p):
-        rows = conn.execute(
-            select(leg.agent, func.sum(case((leg.first_talk, 1), else_=0)), func.coalesce(func.sum(leg.talk_s), 0.0))
-            .where(and_(leg.role == "agent", leg.talk_s > 0, leg.started_at >= lo, leg.started_at < hi,
-                        leg.agent.in_(sorted(billable))))
-            .group_by(leg.agent)
-        ).all()
+        whole, edges = rollup.whole_hours(lo, hi)
+        # Legs with talk only: talk is never negative, so the talk of all legs is theirs, and a
+        # first talk is a leg with talk.
+        rows = [(agent, talked, talk) for agent, (_legs, _rang, talked, talk_legs, talk, *_) in
+                _agent_sums(conn, whole, edges, agents=sorted(billable)).items() if talk_legs]
         _, before = _calls_begun_before(conn, lo, hi, agents=sorted(billable))
         for agent, n_calls, talk in sorted(rows):
             n_calls = int(n_calls or 0) + before.get(agent, 0)

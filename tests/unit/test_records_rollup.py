@@ -242,6 +242,67 @@ def same(got, want, key: str = "") -> bool:  # type: ignore[no-untyped-def]
     return type(got) is type(want) and got == want
 
 
+ZONES = ("UTC", "Asia/Kolkata", "Europe/Paris", "America/St_Johns", "Australia/Eucla")
+
+
+def _random_periods(seed: int, n: int) -> list[reports.Period]:
+    rnd = random.Random(seed)
+    out = []
+    base = datetime(2026, 1, 1, 9, 0)
+    for _ in range(n):
+        lo = base + timedelta(minutes=rnd.randint(0, 4 * 24 * 60), seconds=rnd.choice((0, 0, 17)))
+        hi = lo + timedelta(minutes=rnd.choice((1, 43, 61, 119, 600, 1441, 2890, 5000)))
+        out.append(reports.Period(lo, hi, ZoneInfo(rnd.choice(ZONES))))
+    return out
+
+
+def test_reports_through_rollups_equal_the_raw_rows_for_any_period(stored: str) -> None:
+    """Odd minutes, +05:30, -03:30 and +08:45 zones, periods shorter than an hour, spanning days."""
+    periods = [reports.period("2026-01-01T10:07", "2026-01-03T16:53", "Asia/Kolkata"),
+               reports.period("2026-01-01", "2026-01-04", "Asia/Kolkata"),
+               reports.period("2026-01-01T15:31", "2026-01-01T15:59", "Asia/Kolkata")] + _random_periods(3, 40)
+    with db.engine_for(stored).connect() as conn:
+        assert reports.agents(conn, periods[1])  # the data set is not empty
+        for p in periods:
+            for fn in (reports.agents, reports.queues, reports.billing):
+                got, want = fn(conn, p), raw(fn, conn, p)
+                assert same(got, want), (fn.__name__, p, got, want)
+            want = _distinct_calls(conn, p.start, p.end)
+            got = {r["agent"]: (r["offered"], r["answered"]) for r in reports.agents(conn, p)
+                   if r["offered"] or r["answered"]}
+            assert got == want, p
+
+
+def test_reports_follow_a_changed_service_level_and_wrapup_time(stored: str) -> None:
+    """Roll-ups hold answers within the threshold, and wrap-up seconds weighed with the wrap-up
+    time, of their day; hours of a queue changed since are counted again."""
+    p = reports.period("2026-01-01T10:07", "2026-01-03T16:53", "Asia/Kolkata")
+    with db.engine_for(stored).connect() as conn:
+        first = {r["queue"]: r["service_level"] for r in reports.queues(conn, p)}
+    with db.engine_for(stored).connect() as conn:
+        wrap = {r["agent"]: r["wrapup_s"] for r in reports.agents(conn, p)}
+    with db.session_scope(stored) as s:
+        s.query(Queue).filter(Queue.name == "sales").update({"service_level": 5, "wrapup_time": 45})
+    with db.engine_for(stored).connect() as conn:
+        rows = reports.queues(conn, p)
+        assert same(rows, raw(reports.queues, conn, p))
+        agents = reports.agents(conn, p)
+        assert same(agents, raw(reports.agents, conn, p))
+        assert all(r["wrapup_s"] > wrap[r["agent"]] for r in agents if r["wrapup_s"])
+    changed = {r["queue"]: r["service_level"] for r in rows}
+    assert changed["sales"] < first["sales"] and changed["support"] == first["support"]
+    # Calls stored now count under the new threshold: one hour then holds two (-1), still exact.
+    more = random_calls(4, T0 + 1800, 20, 3600)
+    assert _store(stored, _batches(more.out.sorted())) == 20
+    with db.engine_for(stored).connect() as conn:
+        ths = {th for th, in conn.execute(text("SELECT threshold FROM rollup_queue_hours WHERE queue = 'sales'"))}
+        assert rollup.MIXED in ths
+        ws = {w for w, in conn.execute(text("SELECT wrapup_time FROM rollup_wrapup_weights WHERE queue = 'sales'"))}
+        assert rollup.MIXED in ws
+        assert same(reports.queues(conn, p), raw(reports.queues, conn, p))
+        assert same(reports.agents(conn, p), raw(reports.agents, conn, p))
+
+
 def test_whole_hours_split() -> None:
     d = datetime
     assert rollup.whole_hours(d(2026, 1, 1, 10, 30), d(2026, 1, 1, 13, 30)) == (
