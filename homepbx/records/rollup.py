@@ -406,6 +406,12 @@ def rebuild(conn: Connection, from_hour: int | None = None, to_hour: int | None 
     """Make the roll-ups of hours [from_hour, to_hour) (None: unbounded) again from the raw rows,
     with the queues' current service levels and wrap-up times. Spans are only raised, but for
     a rebuild of all time (see the module's notes)."""
+    if conn.dialect.name == "postgresql":
+        # A store committing meanwhile (the collector runs during a purge) would add its share to
+        # hours being made again from rows the rebuild may not see, or collide with its inserts:
+        # whichever comes second waits for the other (reports still read). SQLite's one writer
+        # at a time gives the same.
+        conn.exec_driver_sql(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
     if from_hour is None and to_hour is None:
         conn.exec_driver_sql("DELETE FROM rollup_span_hours")
     work = _Rebuild(conn, from_hour, to_hour)

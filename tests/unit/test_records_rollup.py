@@ -314,3 +314,41 @@ def test_whole_hours_split() -> None:
         None, [(d(2026, 1, 1, 10, 1), d(2026, 1, 1, 11, 59))])
     assert rollup.hour_of(d(1970, 1, 1, 1, 59, 59, 999999)) == 1
     assert rollup.hour_start(rollup.hour_of(d(2026, 1, 1, 10, 59, 59, 999999))) == d(2026, 1, 1, 10)
+
+
+@pytest.mark.postgres
+def test_a_rebuild_while_the_collector_stores_counts_each_call_once(pg_url: str) -> None:
+    """A purge (which rebuilds) while the collector commits a batch, on PostgreSQL: the batch's
+    transaction has written its rows and roll-up shares but not committed when the rebuild
+    starts. Each call ends up counted once, whichever waits for the other."""
+    import threading
+
+    db.upgrade(pg_url)
+    provision(pg_url)
+    early = random_calls(3, T0, 40, 7200)
+    assert _store(pg_url, _batches(early.out.sorted())) == 40
+    # Later calls: hours the roll-ups have already, and new ones.
+    late = random_calls(4, T0 + 3600, 40, 4 * 3600)
+    (batch,) = [Batch([c for b in _batches(late.out.sorted()) for c in b.calls])]
+    engine = db.engine_for(pg_url)
+    errors: list[BaseException] = []
+    with engine.connect() as collector:
+        tx = collector.begin()
+        assert store(collector, batch).calls == 40
+
+        def rebuild() -> None:
+            try:
+                with engine.begin() as conn:
+                    rollup.rebuild(conn)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=rebuild)
+        thread.start()
+        thread.join(1.0)  # the rebuild goes as far as it can meanwhile
+        tx.commit()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert not errors, errors
+    kept = snapshot(pg_url)
+    assert rebuilt(pg_url) == kept
