@@ -85,3 +85,17 @@ def test_purge_deletes_old_records_and_files_and_is_audited(site: Cli, tmp_path:
         assert conn.execute(select(func.count()).select_from(Recording)).scalar_one() == 0
         actions = conn.execute(select(AuditEntry.action, AuditEntry.details).where(AuditEntry.action == "records.purge")).all()
     assert len(actions) == 2 and json.loads(actions[1][1])["calls"] == 5
+
+
+def test_db_rebuild_rollups_makes_them_from_the_raw_rows_again(site: Cli) -> None:
+    from sqlalchemy import text
+
+    before = site("report", "queues", "--from", "2026-01-01", "--to", "2026-01-01", "--json")
+    url = url_of(site)
+    with db.engine_for(url).begin() as conn:  # roll-ups gone wrong (say, a row written by hand)
+        conn.execute(text("UPDATE rollup_queue_hours SET entered = entered + 7"))
+    assert site("report", "queues", "--from", "2026-01-01", "--to", "2026-01-01", "--json").stdout != before.stdout
+    res = site("db", "rebuild-rollups")
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith("Roll-ups rebuilt in ")
+    assert site("report", "queues", "--from", "2026-01-01", "--to", "2026-01-01", "--json").stdout == before.stdout
