@@ -43,7 +43,7 @@ from homepbx.models import Agent, BillingUnit, Employment, Queue, Team  # noqa: 
 from homepbx.records import reports, rollup  # noqa: E402
 from homepbx.records.events import Engine  # noqa: E402
 from homepbx.records.simulate import Pbx  # noqa: E402
-from homepbx.records.collector import Collector  # noqa: E402
+from homepbx.records.collector import Collector, records_gc  # noqa: E402
 from homepbx.records.store import store  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -353,19 +353,22 @@ def split(path: Path, reps: int) -> tuple[dict[str, float], list[Any]]:
         eng = Engine(asterisk_tz=timezone.utc)
         t_parse = t_engine = 0.0
         calls = 0
-        for i in range(0, len(data), 65536):
-            started = clock()
-            messages = frames.feed(data[i:i + 65536])
-            parsed = clock()
-            for message in messages:
-                eng.feed_ami(message, 0.0)
-            t_parse += parsed - started
-            t_engine += clock() - parsed
-            if eng.finished >= 1000:
-                batch = eng.drain()
-                calls += len(batch.calls)
-                if rep == 0:
-                    batches.append(batch)
+        # Under the collector's GC settings: with the default ones the parse measured twice what
+        # the collector pays for it (434 against 196 us a call on 20,000 calls).
+        with records_gc():
+            for i in range(0, len(data), 65536):
+                started = clock()
+                messages = frames.feed(data[i:i + 65536])
+                parsed = clock()
+                for message in messages:
+                    eng.feed_ami(message, 0.0)
+                t_parse += parsed - started
+                t_engine += clock() - parsed
+                if eng.finished >= 1000:
+                    batch = eng.drain()
+                    calls += len(batch.calls)
+                    if rep == 0:
+                        batches.append(batch)
         batch = eng.drain()
         calls += len(batch.calls)
         if rep == 0:

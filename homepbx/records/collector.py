@@ -34,6 +34,8 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 import json
 import logging
 import signal
@@ -375,6 +377,38 @@ class Collector:
         # engine, and it waits here, so the thread has the engine to itself.
         await asyncio.to_thread(self.catch_up)
 
+    async def _follow(self) -> None:
+        """Feed live events and write batches until `stop` is set (files read now and then)."""
+        next_flush = time.monotonic() + self.flush_interval
+        next_tail = time.monotonic() + self.tail_interval
+        while not self.stop.is_set():
+            read_files = self._missed and self.database_up()
+            if not read_files and not (self._inbox and not self._missed):
+                # While the database is away, wake for the retry only if there is something
+                # to retry (else the past retry time would make this loop spin).
+                retry = self._away_since is not None and bool(self._backlog or self._missed)
+                wake_at = min(next_flush, self._retry_at) if retry else next_flush
+                try:
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, wake_at - time.monotonic()))
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            if self._missed and self.database_up():
+                self.flush()
+                if await self._try_catch_up():
+                    self._missed = False
+            if self._inbox and not self._missed:
+                items, self._inbox = self._inbox, []
+                self.feed(items)
+            now = time.monotonic()
+            if now >= next_flush or (self._away_since is not None and self._backlog and self.database_up()):
+                self.flush()
+                next_flush = now + self.flush_interval
+            if now >= next_tail and self.database_up():
+                await self._try_catch_up()
+                next_tail = now + self.tail_interval
+            self._check_held()
+
     async def run(self) -> Totals:
         from ..ami import AmiClient, AmiError
 
@@ -402,45 +436,10 @@ class Collector:
             await client.close()
             raise
         log.info("collecting", extra={"ami": client.where})
-        next_flush = time.monotonic() + self.flush_interval
-        next_tail = time.monotonic() + self.tail_interval
         self.start_writer()
-        # Every event allocates a few objects that live until its call is stored: with the default
-        # thresholds the cyclic GC runs every few hundred events and walks them again and again
-        # (a quarter of the CPU at thousands of events a second). What is loaded by now (modules,
-        # SQLAlchemy) is frozen out of its reach, and it runs every 100,000 allocations instead.
-        # The records make no reference cycles that matter; restored when run() returns.
-        thresholds = gc.get_threshold()
-        gc.freeze()
-        gc.set_threshold(100_000, 50, 100)
         try:
-            while not self.stop.is_set():
-                read_files = self._missed and self.database_up()
-                if not read_files and not (self._inbox and not self._missed):
-                    # While the database is away, wake for the retry only if there is something
-                    # to retry (else the past retry time would make this loop spin).
-                    retry = self._away_since is not None and bool(self._backlog or self._missed)
-                    wake_at = min(next_flush, self._retry_at) if retry else next_flush
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), max(0.0, wake_at - time.monotonic()))
-                    except TimeoutError:
-                        pass
-                self._wake.clear()
-                if self._missed and self.database_up():
-                    self.flush()
-                    if await self._try_catch_up():
-                        self._missed = False
-                if self._inbox and not self._missed:
-                    items, self._inbox = self._inbox, []
-                    self.feed(items)
-                now = time.monotonic()
-                if now >= next_flush or (self._away_since is not None and self._backlog and self.database_up()):
-                    self.flush()
-                    next_flush = now + self.flush_interval
-                if now >= next_tail and self.database_up():
-                    await self._try_catch_up()
-                    next_tail = now + self.tail_interval
-                self._check_held()
+            with records_gc():
+                await self._follow()
         finally:
             # Whatever was received is stored before leaving (the writer thread drained too);
             # calls still open will be finished from the files by the next start. Live events
@@ -453,13 +452,31 @@ class Collector:
             try:
                 self._last_write()
             finally:
-                gc.set_threshold(*thresholds)
-                gc.unfreeze()
                 await watch.close()
                 await client.close()
             log.info("stopped", extra={"calls": self.totals.calls, "agent_events": self.totals.agent_events,
                                        "events": self.totals.events, "open_calls": self.engine.open_calls})
         return self.totals
+
+
+@contextmanager
+def records_gc() -> Iterator[None]:
+    """The garbage collector as the collector runs it (bench/records.py measures under it too).
+
+    Every event allocates a few objects that live until its call is stored: with the default
+    thresholds the cyclic GC runs every few hundred events and walks them again and again (a
+    quarter of the CPU at thousands of events a second). What is loaded by now (modules,
+    SQLAlchemy) is frozen out of its reach, and it runs every 100,000 allocations instead. The
+    records make no reference cycles that matter; restored at exit.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -259,7 +259,6 @@ def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch, delta:
     return new
 
 
-
 def store_agent_events(conn: Connection, events: Sequence[AgentEventRow], delta: rollup.Delta | None = None) -> int:
     """Write the agent events not stored yet; the wrap-ups inserted go into `delta` (added to the
     roll-ups here when None)."""
