@@ -36,7 +36,8 @@ def test_head_revision_read_from_files_matches_alembic() -> None:
     assert db.head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
 
 
-def _upgrade_to(url: str, revision: str) -> None:
+def _migrate_to(url: str, revision: str, direction: str = "upgrade") -> None:
+    """Run alembic's `upgrade` or `downgrade` to `revision` on the packaged migrations."""
     from alembic import command
     from alembic.config import Config
 
@@ -46,7 +47,7 @@ def _upgrade_to(url: str, revision: str) -> None:
     cfg.set_main_option("script_location", str(data_dir("migrations")))
     with db.engine_for(url).begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        getattr(command, direction)(cfg, revision)
 
 
 def test_0005_gives_existing_spy_entries_their_key_once(any_db_url: str) -> None:
@@ -57,7 +58,7 @@ def test_0005_gives_existing_spy_entries_their_key_once(any_db_url: str) -> None
 
     from sqlalchemy import text
 
-    _upgrade_to(any_db_url, "0004")
+    _migrate_to(any_db_url, "0004")
     rows = [
         ("spy.listen", json.dumps({"source": "feature code", "key": "1795.16"})),
         ("spy.listen", json.dumps({"source": "feature code", "key": "1795.16"})),
@@ -90,19 +91,6 @@ def test_a_source_key_is_unique_in_the_database(migrated_url: str) -> None:
         conn.execute(insert(AuditEntry), values)
 
 
-def _downgrade_to(url: str, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    from homepbx.resources import data_dir
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(data_dir("migrations")))
-    with db.engine_for(url).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-
-
 def test_0006_builds_the_rollups_of_stored_records_and_goes_back(any_db_url: str) -> None:
     """Records stored before 0006 (here: stored, then 0006 undone) get the roll-ups the store
     would have kept; down again drops the roll-ups and the state index, keeping the records."""
@@ -117,7 +105,7 @@ def test_0006_builds_the_rollups_of_stored_records_and_goes_back(any_db_url: str
     assert _store(any_db_url, _batches(random_calls(5, T0, 60, 86400).out.sorted())) == 60
     kept = snapshot(any_db_url)
     assert all(kept[t] for t in TABLES)
-    _downgrade_to(any_db_url, "0005")
+    _migrate_to(any_db_url, "0005", "downgrade")
     insp = inspect(db.engine_for(any_db_url))
     assert not set(TABLES) & set(insp.get_table_names())
     assert "ix_agent_events_state" not in {i["name"] for i in insp.get_indexes("agent_events")}
