@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 import json
 import logging
 import signal
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
