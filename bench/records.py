@@ -441,9 +441,9 @@ def main() -> None:
                   "per call record")
             # What one Python thread could reach even if reading AMI cost nothing: the engine's
             # CPU plus the store's (SQLite's work is in-process; PostgreSQL's client side only).
-            ceiling = 1 / (stages["engine"] + cpu)
-            print(f"[{kind}] ceiling with AMI parsing free: engine + store = {(stages['engine'] + cpu) * 1e6:.0f} us CPU "
-                  f"per call record -> at most {ceiling:,.0f} call records/s")
+            per_call = stages["engine"] + cpu
+            print(f"[{kind}] ceiling with AMI parsing free: engine + store = {per_call * 1e6:.0f} us CPU "
+                  f"per call record -> at most {1 / per_call:,.0f} call records/s")
         del batches
         for kind in kinds:
             rates, replays = [], []

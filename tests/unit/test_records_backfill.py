@@ -39,6 +39,25 @@ def stored(url: str) -> tuple[list[tuple[str, str, float]], int]:
     return [tuple(c) for c in calls], events
 
 
+def day_one_stored_once(collector: Collector, url: str, ids: dict[str, str]) -> tuple[list[tuple[str, str, float]], int]:
+    """`collector` reads the files: then every call of day one is stored once (the timed-out one
+    as such), with its 8 agent events, and no call is left open. Returns what is stored."""
+    collector.catch_up()
+    calls, events = stored(url)
+    assert sorted(c[0] for c in calls) == sorted(ids.values())
+    assert {c[0]: c[1] for c in calls}[ids["timeout"]] == "timeout"
+    assert events == 8
+    assert collector.engine.open_calls == 0
+    return calls, events
+
+
+def lines_read_by_a_new_start(settings: Settings, url: str) -> tuple[int, int]:
+    """(CEL lines, queue_log lines) a collector started now would read from the files."""
+    with db.engine_for(url).begin() as conn:
+        read = Collector(settings).backfill.read(conn)
+    return read.cel_lines, read.queue_lines
+
+
 def test_crash_mid_batch_then_restart_stores_every_call_once(tmp_path: Path, migrated_url: str) -> None:
     stream, ids = day_one()
     cel, qlog = files(tmp_path)
@@ -58,13 +77,7 @@ def test_crash_mid_batch_then_restart_stores_every_call_once(tmp_path: Path, mig
     # kill -9: the engine's memory is gone. Asterisk finishes the line and writes the rest.
     append(cel, [half[len(half) // 2:]] + stream.cel_lines[n_cel + 1:])
     append(qlog, stream.queue_log[n_q:])
-    second = Collector(settings)
-    second.catch_up()
-    calls, events = stored(migrated_url)
-    assert sorted(c[0] for c in calls) == sorted(ids.values())
-    assert {c[0]: c[1] for c in calls}[ids["timeout"]] == "timeout"
-    assert events == 8
-    assert second.engine.open_calls == 0
+    calls, events = day_one_stored_once(Collector(settings), migrated_url, ids)
 
     # A third start reads nothing new and stores nothing.
     third = Collector(settings)
@@ -80,11 +93,7 @@ def test_cursor_skips_what_was_fully_stored(tmp_path: Path, migrated_url: str) -
     append(qlog, stream.queue_log)
     settings = settings_for(tmp_path, migrated_url)
     Collector(settings).catch_up()
-    again = Collector(settings)
-    stats = again.backfill
-    with db.engine_for(migrated_url).begin() as conn:
-        read = stats.read(conn)
-    assert (read.cel_lines, read.queue_lines) == (0, 0)
+    assert lines_read_by_a_new_start(settings, migrated_url) == (0, 0)
 
 
 def test_rotated_file_is_read_from_its_start(tmp_path: Path, migrated_url: str) -> None:
@@ -126,18 +135,9 @@ def test_lines_written_before_a_rotation_the_collector_did_not_see_are_read_from
     append(cel, stream.cel_lines[cel_cut[1]:])
     append(qlog, stream.queue_log[q_cut[1]:])
 
-    second = Collector(settings)
-    second.catch_up()
-    calls, events = stored(migrated_url)
-    assert sorted(c[0] for c in calls) == sorted(ids.values())
-    assert {c[0]: c[1] for c in calls}[ids["timeout"]] == "timeout"
-    assert events == 8
-    assert second.engine.open_calls == 0
+    day_one_stored_once(Collector(settings), migrated_url, ids)
 
-    third = Collector(settings)
-    with db.engine_for(migrated_url).begin() as conn:
-        read = third.backfill.read(conn)
-    assert (read.cel_lines, read.queue_lines) == (0, 0)
+    assert lines_read_by_a_new_start(settings, migrated_url) == (0, 0)
 
 
 def test_a_rotated_file_that_is_gone_does_not_stop_the_new_one_being_read(tmp_path: Path, migrated_url: str) -> None:
