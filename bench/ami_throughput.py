@@ -1,4 +1,4 @@
-"""AMI parsing throughput: bare panoramisk 1.4 vs homepbx.ami, on the same recorded stream.
+"""AMI parsing throughput: bare panoramisk 1.4 vs homepbx.asterisk.ami, on the same recorded stream.
 
 Both sides get the same bytes in the same 64 KiB reads (asyncio's socket reads are of that
 order), through their real receive path, down to a no-op event handler:
@@ -95,8 +95,8 @@ def panoramisk_feeder() -> tuple[Callable[[bytes], None], list[int]]:
 
 
 def homepbx_feeder() -> tuple[Callable[[bytes], None], list[int]]:
-    from homepbx.ami.client import AmiClient, _Protocol
-    from homepbx.ami.frames import FrameBuffer
+    from homepbx.asterisk.ami.client import AmiClient, _Protocol
+    from homepbx.asterisk.ami.frames import FrameBuffer
 
     seen = [0]
 

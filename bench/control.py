@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from homepbx import config, db, publish
-from homepbx.ami import AmiClient, Message
+from homepbx.asterisk.ami import AmiClient, Message
 from homepbx.config import LabSettings, Settings
-from homepbx.lab.pbx import LabPBX
+from homepbx.asterisk.lab.pbx import LabPBX
 from homepbx.lab.softphone import PhoneConfig, Softphone
 
 AGENT, CALLER, SUPERVISOR = "4191", "4192", "4991"

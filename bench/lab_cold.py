@@ -14,7 +14,7 @@ from pathlib import Path
 
 from homepbx.config import LabSettings, Settings
 from homepbx.lab import chroot as chroot_module
-from homepbx.lab.pbx import LabPBX
+from homepbx.asterisk.lab.pbx import LabPBX
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/records.py [--ingest-calls 20000] [--report-calls 1000000] [--db sqlite|postgresql|both]
 
-The AMI stream is scripted by homepbx.records.simulate (the event sequence Asterisk 22 emits for
+The AMI stream is scripted by homepbx.asterisk.records.simulate (the event sequence Asterisk 22 emits for
 queue calls), written once as AMI bytes, then ingested by the collector itself: a
-homepbx.records.collector.Collector runs as `homepbx collect` does (AMI client, engine, batches,
+homepbx.asterisk.records.collector.Collector runs as `homepbx collect` does (AMI client, engine, batches,
 its writer thread on PostgreSQL), connected over TCP to an AMI server in the same process that
 replays the bytes, and stopped through SIGTERM's path once every event is fed; the rate counts
 from its start to its exit. Then the same again on the same database (must add nothing). The cost
@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from homepbx import db  # noqa: E402
 from homepbx.config import AmiSettings, AsteriskSettings, DatabaseSettings, Settings  # noqa: E402
-from homepbx.ami.frames import FrameBuffer  # noqa: E402
+from homepbx.asterisk.ami.frames import FrameBuffer  # noqa: E402
 from homepbx.models import Agent, BillingUnit, Employment, Queue, Team  # noqa: E402
 from homepbx.records import reports, rollup  # noqa: E402
 from homepbx.records.events import Engine  # noqa: E402
-from homepbx.records.simulate import Pbx  # noqa: E402
-from homepbx.records.collector import Collector, records_gc  # noqa: E402
+from homepbx.asterisk.records.simulate import Pbx  # noqa: E402
+from homepbx.asterisk.records.collector import Collector, records_gc  # noqa: E402
 from homepbx.records.store import store  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -121,7 +121,7 @@ class ReplayAmi:
 
 
 def ingest(url: str, path: Path, n_events: int, tmp: Path) -> tuple[int, float]:
-    """The collector itself (homepbx.records.collector.Collector.run, as `homepbx collect` runs it)
+    """The collector itself (homepbx.asterisk.records.collector.Collector.run, as `homepbx collect` runs it)
     connected over TCP to an AMI server replaying the stream; stopped (SIGTERM's path) once it
     has fed every event to its engine. Returns (calls stored, seconds from start to exit)."""
 
@@ -429,7 +429,7 @@ def main() -> None:
         print(f"recorded AMI stream: {args.ingest_calls} calls, {n_events} events ({stream.stat().st_size / 1e6:.1f} MB)")
         stages, batches = split(stream, args.reps)
         print(f"without a database (CPU per call record, median of {args.reps}): AMI parsing {stages['parse'] * 1e6:.0f} us "
-              f"(homepbx.ami.frames), records engine {stages['engine'] * 1e6:.0f} us")
+              f"(homepbx.asterisk.ami.frames), records engine {stages['engine'] * 1e6:.0f} us")
         for kind in kinds:
             url, handle = fresh(kind, tmp)
             try:

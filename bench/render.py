@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from homepbx import config, db, provisioning
-    from homepbx.render import render_site
+    from homepbx.asterisk.render import render_site
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

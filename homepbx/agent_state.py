@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from . import audit, names, provisioning
-from .ami import AmiClient, Message
+from .asterisk.ami import AmiClient, Message
 from .errors import InvalidInput, OperationalError
 from .models import Agent
 

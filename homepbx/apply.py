@@ -22,7 +22,9 @@ from typing import Literal
 
 from .config import Settings
 from .errors import InvalidInput, OperationalError
-from .render import MANAGED_MARKER
+
+# The header line every file homepbx writes carries; `apply` overwrites only files that have it.
+MANAGED_MARKER = "Managed by homepbx — do not edit"
 
 Status = Literal["new", "changed", "mode", "unchanged", "foreign"]
 

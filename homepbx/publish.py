@@ -8,7 +8,7 @@ from . import apply as applier
 from . import db
 from .config import Settings
 from .errors import OperationalError
-from .render import render_site
+from .asterisk.render import render_site
 
 
 @dataclass
@@ -26,7 +26,7 @@ def render(settings: Settings) -> dict[str, str]:
 
 def reload_asterisk(settings: Settings, changed: list[str]) -> list[str]:
     """Send the reload commands for `changed` over AMI; return the commands sent."""
-    from .ami import run_actions
+    from .asterisk.ami import run_actions
 
     async def work(client) -> list[str]:  # type: ignore[no-untyped-def]
         async def send(cmd: str) -> str:

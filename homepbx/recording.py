@@ -7,9 +7,9 @@ agent, whereas the first agent's channel hangs up and would end a recording atta
 How a channel says it is being recorded: MixMonitor's `i(HOMEPBX_MIXMON)` option stores the
 MixMonitor's id on the channel (the per-queue recording in the dialplan uses the same option).
 Asterisk 22 drops the new agent's voice from a MixMonitor on the caller's channel after a blind
-transfer: `homepbx.calls.transfer` moves the recording to the new agent's channel, appending to
+transfer: `homepbx.asterisk.calls.transfer` moves the recording to the new agent's channel, appending to
 the same file (see `hand_recording_over` there), and the collector does the same for transfers
-dialled on the phones (homepbx.transfer_watch), so after a transfer the MixMonitor may be on the
+dialled on the phones (homepbx.asterisk.transfer_watch), so after a transfer the MixMonitor may be on the
 agent's channel: `find_active` looks at both.
 
 MixMonitor's `Command` header is never sent: it runs a shell command as Asterisk.
@@ -27,11 +27,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, names
-from .ami import AmiClient
-from .calls import RECORDING_ID_VAR, RECORDING_MUTED_VAR, RECORDING_OPTIONS, bridge_peers, getvar
+from .asterisk.ami import AmiClient
+from .asterisk.calls import RECORDING_ID_VAR, RECORDING_MUTED_VAR, RECORDING_OPTIONS, bridge_peers, getvar
 from .config import Settings
 from .errors import InvalidInput
-from .live import Channel, agent_call
+from .asterisk.live import Channel, agent_call
 from .models import CallRecord, Recording, utcnow
 
 ID_VAR = RECORDING_ID_VAR

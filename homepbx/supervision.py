@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import audit, live, names
-from .ami import AmiClient, Message
+from . import audit, names
+from .asterisk import live
+from .asterisk.ami import AmiClient, Message
 from .errors import InvalidInput, NotFound, OperationalError
 
 if TYPE_CHECKING:

@@ -221,7 +221,7 @@ def _print_status(status: AgentStatus, as_json: bool) -> None:
 
 def _queue_membership_command(app: AppContext, extension: str, queue: str | None, as_json: bool, login: bool) -> None:
     from .. import agent_state
-    from ..ami import run_actions
+    from ..asterisk.ami import run_actions
 
     act = agent_state.login if login else agent_state.logout
     with app.session() as session:
@@ -260,7 +260,7 @@ def logout(app: AppContext, extension: str, queue: str | None, as_json: bool) ->
 def pause(app: AppContext, extension: str, reason: str, as_json: bool) -> None:
     """Pause an agent in every queue: no queue call reaches them until `agent unpause`."""
     from .. import agent_state, names
-    from ..ami import run_actions
+    from ..asterisk.ami import run_actions
 
     reason = names.reason(reason)
     with app.session() as session:
@@ -277,7 +277,7 @@ def pause(app: AppContext, extension: str, reason: str, as_json: bool) -> None:
 def unpause(app: AppContext, extension: str, as_json: bool) -> None:
     """Unpause an agent: queue calls reach them again."""
     from .. import agent_state
-    from ..ami import run_actions
+    from ..asterisk.ami import run_actions
 
     with app.session() as session:
         a = provisioning.get_agent(session, extension)
@@ -296,7 +296,7 @@ def status(app: AppContext, extension: str | None, as_json: bool) -> None:
     The state is what Asterisk reports (QueueStatus), not what homepbx last asked for.
     """
     from .. import agent_state
-    from ..ami import run_actions
+    from ..asterisk.ami import run_actions
     from ..models import Role
 
     with app.session() as session:

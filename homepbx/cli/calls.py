@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .. import audit, calls, names
-from ..ami import AmiClient, run_actions
+from .. import audit, names
+from ..asterisk import calls
+from ..asterisk.ami import AmiClient, run_actions
 from .common import AppContext, emit, emit_one, json_option, pass_app
 
 

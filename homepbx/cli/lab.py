@@ -18,7 +18,7 @@ SETTINGS_FILE = "homepbx.toml"
 
 def lab_site_settings(app: AppContext) -> tuple[Settings, Path]:
     """The settings of the lab's own homepbx site: the lab PBX plus a SQLite database in the lab root."""
-    from ..lab import LabPBX
+    from ..asterisk.lab import LabPBX
 
     pbx = LabPBX(app.settings)
     settings = pbx.lab_settings()
@@ -38,7 +38,7 @@ def _write_private(path: Path, text: str) -> None:
 def bring_up(app: AppContext, rebuild: bool) -> tuple[Settings, Path]:
     """Build (once) and start the lab PBX with the lab site's configuration applied."""
     from .. import db, publish
-    from ..lab import LabPBX
+    from ..asterisk.lab import LabPBX
     from ..lab.chroot import require_root
 
     require_root()
@@ -80,7 +80,7 @@ def up(app: AppContext, rebuild: bool) -> None:
 @pass_app
 def down(app: AppContext) -> None:
     """Stop the lab PBX (only what the lab started) and unmount what it mounted."""
-    from ..lab import LabPBX
+    from ..asterisk.lab import LabPBX
     from ..lab.chroot import require_root
 
     require_root()
@@ -93,7 +93,7 @@ def down(app: AppContext) -> None:
 @pass_app
 def status(app: AppContext, as_json: bool) -> None:
     """Is the lab built and running?"""
-    from ..lab import LabPBX
+    from ..asterisk.lab import LabPBX
 
     st = LabPBX(app.settings).status()
     if as_json:
@@ -108,7 +108,7 @@ def status(app: AppContext, as_json: bool) -> None:
 @pass_app
 def logs(app: AppContext, lines: int) -> None:
     """Show the end of the lab Asterisk's log."""
-    from ..lab import LabPBX
+    from ..asterisk.lab import LabPBX
 
     click.echo(LabPBX(app.settings).logs(lines))
 
@@ -117,7 +117,7 @@ def logs(app: AppContext, lines: int) -> None:
 @pass_app
 def shell(app: AppContext) -> None:
     """Open the lab Asterisk's console (asterisk -rvvv)."""
-    from ..lab import LabPBX
+    from ..asterisk.lab import LabPBX
 
     raise SystemExit(LabPBX(app.settings).shell())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import names, recording
-from ..ami import run_actions
+from ..asterisk.ami import run_actions
 from .common import AppContext, emit, emit_one, json_option, pass_app
 
 

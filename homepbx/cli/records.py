@@ -41,7 +41,7 @@ def collect(app: AppContext) -> None:
     follows AMI live. Logs are JSON lines on stderr. Safe to restart or run after a crash:
     nothing is stored twice.
     """
-    from ..records.collector import run_forever
+    from ..asterisk.records.collector import run_forever
 
     totals = run_forever(app.settings)
     click.echo(f"Stopped: {totals.calls} calls and {totals.agent_events} agent events stored.", err=True)

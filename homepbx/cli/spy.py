@@ -15,7 +15,7 @@ import time
 import click
 
 from .. import supervision
-from ..ami import run_actions
+from ..asterisk.ami import run_actions
 from ..schema_head import head_revision
 from .common import AppContext, emit_one, json_option, pass_app
 

@@ -1,11 +1,9 @@
-"""The lab: a real Asterisk 22 and baresip softphones in a cached Debian sid chroot.
+"""The lab's backend-neutral parts: the cached Debian sid chroot, baresip softphones, tone detection.
 
-`LabPBX` builds and runs it (what `homepbx lab up|down|status|logs|shell` wraps),
-`Softphone` drives a baresip, `tones` tells which party heard which tone.
+Each backend runs its own PBX in a lab root (`homepbx.asterisk.lab`, `homepbx.freeswitch.lab`).
 """
 
 from .chroot import Chroot
-from .pbx import LabPBX, LabStatus
 from .softphone import PhoneConfig, Softphone
 
-__all__ = ["Chroot", "LabPBX", "LabStatus", "PhoneConfig", "Softphone"]
+__all__ = ["Chroot", "PhoneConfig", "Softphone"]

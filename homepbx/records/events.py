@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from ..ami.frames import Message
-from .sources import cel_from_index, endpoint_of, from_ami
+from ..asterisk.ami.frames import Message
+from ..asterisk.records.sources import cel_from_index, endpoint_of, from_ami
 from .spies import spy_from_cel
 from .types import (
     AgentEventRow,
@@ -106,7 +106,7 @@ class Engine:
 
     # -- input -----------------------------------------------------------------------------------
     def feed_ami(self, event: Mapping[str, Any], now: float) -> None:
-        """One AMI event (a homepbx.ami Message or a dict); events the records ignore are dropped."""
+        """One AMI event (a homepbx.asterisk.ami Message or a dict); events the records ignore are dropped."""
         if type(event) is Message:
             # Most live events are CEL: read them straight from the message's lower-case index.
             index = event._index

@@ -2,7 +2,7 @@
 
 `homepbx spy ...` audits its own spy (supervision.record_with). A supervisor dialling
 `*21<agent>` (listen), `*22<agent>` (whisper) or `*23<agent>` (barge) reaches ChanSpy through
-the dialplan only (dialplans/supervisors.j2): Asterisk's CEL APP_START for that ChanSpy is the
+the dialplan only (dialplans/asterisk/supervisors.j2): Asterisk's CEL APP_START for that ChanSpy is the
 one trace of it, live over AMI and in the CEL CSV. Such an APP_START is told from the CLI's by
 what the dialplan gives it and an Originate does not: the dialled code as the channel's exten,
 a homepbx context (the supervisor's own `homepbx-sup-<ext>`, which includes the
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import audit
-from .sources import endpoint_of
+from ..asterisk.records.sources import endpoint_of
 from .types import CelEvent, SpyRow, utc
 
 if TYPE_CHECKING:

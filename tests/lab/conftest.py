@@ -19,7 +19,7 @@ import pytest
 
 from homepbx.apply import config_dir as apply_config_dir
 from homepbx.config import LabSettings, Settings
-from homepbx.lab.pbx import LabPBX
+from homepbx.asterisk.lab.pbx import LabPBX
 from homepbx.lab.softphone import PhoneConfig, Softphone
 from homepbx.lab.tones import ToneWindow, detect_tones
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from homepbx import config, db, publish
 from homepbx.config import Settings
-from homepbx.lab.pbx import LabPBX
+from homepbx.asterisk.lab.pbx import LabPBX
 from homepbx.lab.softphone import PhoneConfig, Softphone
 
 from ..unit.cli_helpers import Cli, Result

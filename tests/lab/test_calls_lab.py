@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from homepbx.ami import AmiClient
+from homepbx.asterisk.ami import AmiClient
 from homepbx.lab.softphone import Softphone
 from homepbx.lab.tones import detect_tones
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from homepbx.ami import AmiClient
+from homepbx.asterisk.ami import AmiClient
 from homepbx.errors import OperationalError
 from homepbx.lab.softphone import Softphone
 

@@ -12,7 +12,7 @@ import pytest
 
 from homepbx import config
 from homepbx.config import LabSettings, Settings
-from homepbx.lab.pbx import LabPBX
+from homepbx.asterisk.lab.pbx import LabPBX
 from homepbx.lab.softphone import Softphone
 
 from ..unit.cli_helpers import Cli, assert_plain_error

@@ -13,7 +13,7 @@ from homepbx.apply import config_dir as apply_config_dir
 from homepbx.config import LabSettings, Settings
 from homepbx.errors import OperationalError
 from homepbx.lab import chroot as chroot_module
-from homepbx.lab.pbx import LabPBX
+from homepbx.asterisk.lab.pbx import LabPBX
 from homepbx.lab.softphone import Softphone
 
 from .conftest import AGENT_HZ, CALLER_HZ, LAB_ADDRESS, ToneHelper

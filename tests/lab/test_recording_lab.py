@@ -157,7 +157,7 @@ def test_per_queue_recording_survives_an_attended_transfer_and_is_indexed(
 
 @pytest.fixture
 def collector(rec_site: LabSite, tmp_path: Path) -> Iterator[CollectorProcess]:
-    """`homepbx collect`, which watches for transfers dialled on the phones (homepbx.transfer_watch)."""
+    """`homepbx collect`, which watches for transfers dialled on the phones (homepbx.asterisk.transfer_watch)."""
     proc = CollectorProcess(rec_site.config_path, tmp_path / "collector.log")
     try:
         yield proc.start()

@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import func, select
 
 from homepbx import db
-from homepbx.ami import AmiClient
+from homepbx.asterisk.ami import AmiClient
 from homepbx.lab.softphone import Softphone
 from homepbx.models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
-from homepbx.records.collector import CEL_FILE
+from homepbx.asterisk.records.collector import CEL_FILE
 
 from ..conftest import DatabaseCut
 from .collector_proc import CollectorProcess
@@ -768,7 +768,7 @@ class InProcessCollector:
     def __init__(self, settings: Any) -> None:
         import threading
 
-        from homepbx.records.collector import Collector
+        from homepbx.asterisk.records.collector import Collector
 
         self.collector = Collector(settings)
         self.loop = asyncio.new_event_loop()

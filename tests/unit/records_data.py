@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homepbx.records.simulate import Pbx, Stream
+from homepbx.asterisk.records.simulate import Pbx, Stream
 
 T0 = 1_767_261_600.0  # 2026-01-01 10:00:00 UTC (11:00 in Paris)
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from tests.unit.fake_ami import Action, Connection, FakeAmi, fake_ami_in_thread, frame
 
-import homepbx.ami
-from homepbx.ami import (
+import homepbx.asterisk.ami
+from homepbx.asterisk.ami import (
     AmiActionError,
     AmiClient,
     AmiDisconnected,
@@ -486,7 +486,7 @@ def test_close_fails_waiting_actions() -> None:
 def _module_state() -> dict[str, dict[str, Any]]:
     state = {}
     for name, module in sorted(sys.modules.items()):
-        if name == "homepbx.ami" or name.startswith("homepbx.ami."):
+        if name == "homepbx.asterisk.ami" or name.startswith("homepbx.asterisk.ami."):
             state[name] = {
                 key: (id(value), repr(value) if isinstance(value, (dict, list, set, int, str)) else None)
                 for key, value in vars(module).items()
@@ -497,7 +497,7 @@ def _module_state() -> dict[str, dict[str, Any]]:
 def test_no_module_globals_leak_between_clients() -> None:
     """panoramisk.testing set a module global; our state lives in the client instances."""
     before = _module_state()
-    assert "homepbx.ami.client" in before and "homepbx.ami.frames" in before
+    assert "homepbx.asterisk.ami.client" in before and "homepbx.asterisk.ami.frames" in before
 
     async def main() -> None:
         async with FakeAmi() as ami:
@@ -516,7 +516,7 @@ def test_no_module_globals_leak_between_clients() -> None:
     run(main)
     run(main)
     assert _module_state() == before
-    assert homepbx.ami.__all__  # the package itself stays importable and unchanged
+    assert homepbx.asterisk.ami.__all__  # the package itself stays importable and unchanged
 
 
 # -- the synchronous helper ------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from homepbx.ami.errors import AmiProtocolError, UnsafeHeader
-from homepbx.ami.frames import FrameBuffer, Message, encode_action, parse_frame
+from homepbx.asterisk.ami.errors import AmiProtocolError, UnsafeHeader
+from homepbx.asterisk.ami.frames import FrameBuffer, Message, encode_action, parse_frame
 from homepbx.errors import InvalidInput
 
 

@@ -12,7 +12,7 @@ import pytest
 from homepbx import apply as ap
 from homepbx.config import AsteriskSettings, Settings
 from homepbx.errors import OperationalError
-from homepbx.render import HEADER
+from homepbx.asterisk.render import HEADER
 
 
 def settings_for(directory: Path) -> Settings:
@@ -160,7 +160,7 @@ def test_reload_sends_commands_in_order_manager_last() -> None:
 
 
 def test_every_rendered_file_has_a_reload_command() -> None:
-    from homepbx.render.environment import config_templates
+    from homepbx.asterisk.render.environment import config_templates
 
     names = [n for n, _ in config_templates()]
     assert len(ap.reload_commands(names)) == len(names)

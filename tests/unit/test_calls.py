@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from homepbx import names
-from homepbx.calls import group_calls
+from homepbx.asterisk.calls import group_calls
 from homepbx.errors import InvalidInput
-from homepbx.live import Channel
+from homepbx.asterisk.live import Channel
 
 
 def chan(name: str, uid: str, linked: str, bridge: str = "", app: str = "", exten: str = "", secs: int = 5,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from homepbx import calls
-from homepbx.ami import AmiClient
+from homepbx.asterisk import calls
+from homepbx.asterisk.ami import AmiClient
 from homepbx.errors import InvalidInput
 
 from .cli_helpers import Cli, assert_plain_error, db_fingerprint

@@ -22,7 +22,7 @@ def test_wheel_contains_templates_dialplans_and_migrations(tmp_path: Path) -> No
         "homepbx/_data/migrations/versions/0001_provisioning.py",
         "homepbx/_data/config_templates/asterisk/pjsip.conf.j2",
         "homepbx/_data/config_templates/asterisk/extensions.conf.j2",
-        "homepbx/_data/dialplans/agents.j2",
+        "homepbx/_data/dialplans/asterisk/agents.j2",
         "homepbx/cli/__init__.py",
     ):
         assert rel in names, rel

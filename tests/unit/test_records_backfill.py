@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from homepbx import db
 from homepbx.config import AsteriskSettings, DatabaseSettings, Settings
 from homepbx.models import AgentEvent, CallRecord
-from homepbx.records.collector import CEL_FILE, QUEUE_LOG_FILE, Collector
+from homepbx.asterisk.records.collector import CEL_FILE, QUEUE_LOG_FILE, Collector
 
 from .records_data import day_one
 

@@ -20,8 +20,8 @@ from homepbx.config import AmiSettings, AsteriskSettings, DatabaseSettings, Sett
 from homepbx.errors import OperationalError
 from homepbx.models import CallRecord
 from homepbx.records import store as store_module
-from homepbx.records.collector import Collector
-from homepbx.records.simulate import Pbx
+from homepbx.asterisk.records.collector import Collector
+from homepbx.asterisk.records.simulate import Pbx
 
 from ..conftest import DatabaseCut
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from homepbx.records.events import Engine
-from homepbx.records.sources import endpoint_of, parse_cel_line, parse_queue_log_line
+from homepbx.asterisk.records.sources import endpoint_of, parse_cel_line, parse_queue_log_line
 from homepbx.records.types import Batch, CelEvent
 
 from .records_data import day_one

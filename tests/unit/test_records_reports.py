@@ -22,7 +22,7 @@ from homepbx.errors import InvalidInput, NotFound
 from homepbx.models import Agent, BillingUnit, Employment, Queue, Team
 from homepbx.records import reports
 from homepbx.records.events import Engine
-from homepbx.records.simulate import Pbx
+from homepbx.asterisk.records.simulate import Pbx
 from homepbx.records.store import store
 
 from .records_data import day_one

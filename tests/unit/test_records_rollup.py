@@ -20,7 +20,7 @@ from homepbx.models import Queue
 from homepbx.records import purge as retention
 from homepbx.records import reports, rollup
 from homepbx.records.events import Engine
-from homepbx.records.simulate import Pbx
+from homepbx.asterisk.records.simulate import Pbx
 from homepbx.records.store import store
 from homepbx.records.types import Batch
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from homepbx.records.sources import cel_from_ami, parse_queue_log_line
+from homepbx.asterisk.records.sources import cel_from_ami, parse_queue_log_line
 from homepbx.records.types import AgentEventRow, QueueEntry
 
 

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from homepbx import db, supervision
 from homepbx.config import AsteriskSettings, DatabaseSettings, Settings
 from homepbx.models import AuditEntry
-from homepbx.records.collector import CEL_FILE, Collector
+from homepbx.asterisk.records.collector import CEL_FILE, Collector
 from homepbx.records.events import Engine
-from homepbx.records.sources import CEL_COLUMNS, cel_from_ami, parse_cel_line
+from homepbx.asterisk.records.sources import CEL_COLUMNS, cel_from_ami, parse_cel_line
 from homepbx.records.spies import spy_from_cel
 from homepbx.records.store import store
 from homepbx.records.types import utc

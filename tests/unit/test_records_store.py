@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from homepbx import db
 from homepbx.models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
 from homepbx.records.events import Engine
-from homepbx.records.sources import parse_cel_line, parse_queue_log_line
+from homepbx.asterisk.records.sources import parse_cel_line, parse_queue_log_line
 from homepbx.records.store import Stored, store
 
 from .records_data import day_one

@@ -14,7 +14,7 @@ from homepbx import db
 from homepbx.config import AmiSettings, AsteriskSettings, Settings
 from homepbx.errors import InvalidInput
 from homepbx.models import Agent, Queue, QueueMember, Role, SupervisorScope, Team
-from homepbx.render import HEADER, MANAGED_MARKER, render_site
+from homepbx.asterisk.render import HEADER, MANAGED_MARKER, render_site
 
 GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = Settings(

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from homepbx import names
 from homepbx.config import AmiSettings, Settings
 from homepbx.errors import InvalidInput
-from homepbx.render import render_files
-from homepbx.render.environment import finalize
-from homepbx.render.options import options_from
-from homepbx.render.site import SPY_MODES, AgentView, QueueView, Site, SupervisorView, TeamView
+from homepbx.asterisk.render import render_files
+from homepbx.asterisk.render.environment import finalize
+from homepbx.asterisk.render.options import options_from
+from homepbx.site import SPY_MODES, AgentView, QueueView, Site, SupervisorView, TeamView
 
 OPTIONS = options_from(Settings(ami=AmiSettings(secret="property-secret")))
 

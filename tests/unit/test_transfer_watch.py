@@ -1,4 +1,4 @@
-"""The collector's transfer watch (homepbx.transfer_watch) against a fake AMI.
+"""The collector's transfer watch (homepbx.asterisk.transfer_watch) against a fake AMI.
 
 Transfers dialled on the agents' phones reach homepbx only as `BlindTransfer` and
 `AttendedTransfer` events. Proven with real phones and the WAV in tests/lab/test_recording_lab.py;
@@ -13,9 +13,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from homepbx import calls
-from homepbx.ami import AmiClient
-from homepbx.transfer_watch import TransferWatch
+from homepbx.asterisk import calls
+from homepbx.asterisk.ami import AmiClient
+from homepbx.asterisk.transfer_watch import TransferWatch
 
 from .fake_ami import FakeAmi, frame
 from .test_calls_ami import CALLER, FILE, FIRST, SECOND, FakePbx

@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 from operator import itemgetter
 from typing import Any, Protocol
 
-from .types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, utc
+from ...records.types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, utc
 
 # queue_log events that describe a caller's passage through a queue (kept per call).
 CALL_QUEUE_EVENTS = frozenset(
@@ -62,11 +62,11 @@ def endpoint_of(channel_or_interface: str) -> str:
 
 
 def _lower(event: Mapping[str, Any] | EventLike) -> EventLike:
-    # homepbx.ami.Message looks keys up case-insensitively already; plain dicts (tests, recorded
+    # homepbx.asterisk.ami.Message looks keys up case-insensitively already; plain dicts (tests, recorded
     # streams) are lower-cased once so the same lower-case lookups work for both.
     if isinstance(event, dict) and not isinstance(event, _Lowered):
         return _Lowered((k.lower(), v) for k, v in event.items())
-    # A homepbx.ami Message keeps its headers in a lower-cased dict; reading it directly saves
+    # A homepbx.asterisk.ami Message keeps its headers in a lower-cased dict; reading it directly saves
     # a lower() per lookup, which counts at tens of thousands of events a second.
     index = getattr(event, "_index", None)
     return index if isinstance(index, dict) else event  # type: ignore[return-value]
@@ -125,7 +125,7 @@ _CEL_HEADERS = itemgetter("eventtime", "timestamp", "extra", "eventname", "linke
 
 
 def cel_from_index(index: dict[str, str], asterisk_tz: tzinfo | None, fallback: float) -> CelEvent:
-    """An AMI `CEL` event from a homepbx.ami Message's index (lower-case names, text values).
+    """An AMI `CEL` event from a homepbx.asterisk.ami Message's index (lower-case names, text values).
 
     The same CelEvent as `cel_from_ami`; the headers are read in one go, and an event lacking
     one of them takes `cel_from_ami`'s path.

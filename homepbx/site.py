@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidInput
-from ..models import Agent, Queue, QueueMember, Role, SupervisorScope, Team
+from .errors import InvalidInput
+from .models import Agent, Queue, QueueMember, Role, SupervisorScope, Team
 
 _EXTENSION = re.compile(r"[0-9]{2,10}")
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,39}")

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..config import AmiSettings
+from ...config import AmiSettings
 from .errors import (
     AmiActionError,
     AmiDisconnected,

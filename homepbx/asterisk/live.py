@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import names
+from .. import names
 from .ami import AmiClient, Message
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 
 @dataclass(frozen=True)

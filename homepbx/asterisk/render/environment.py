@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import jinja2
 
-from .. import names
-from ..resources import data_dir
+from ... import names
+from ...resources import data_dir
 
 
 def finalize(value: object) -> str:
@@ -31,7 +31,7 @@ def environment() -> jinja2.Environment:
     loader = jinja2.PrefixLoader(
         {
             "asterisk": jinja2.FileSystemLoader(str(data_dir("config_templates") / "asterisk")),
-            "dialplans": jinja2.FileSystemLoader(str(data_dir("dialplans"))),
+            "dialplans": jinja2.FileSystemLoader(str(data_dir("dialplans") / "asterisk")),
         }
     )
     return jinja2.Environment(

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
-from ..models import RecordSource, utcnow
-from .events import Engine
+from ...models import RecordSource, utcnow
+from ...records.events import Engine
 from .sources import parse_cel_line, parse_queue_log_line
-from .types import AgentEventRow, epoch
+from ...records.types import AgentEventRow, epoch
 
 # Lines this much older than the oldest open call are re-read anyway: queue_log and CEL stamp
 # the start of a call a little apart.

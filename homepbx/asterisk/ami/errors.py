@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import InvalidInput, OperationalError
+from ...errors import InvalidInput, OperationalError
 
 
 class UnsafeHeader(InvalidInput):

@@ -48,14 +48,14 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
-from .. import db
-from ..config import Settings
-from ..errors import OperationalError
+from ... import db
+from ...config import Settings
+from ...errors import OperationalError
 from ..transfer_watch import TransferWatch
 from .backfill import Backfill
-from .events import Engine
-from .store import BatchWriter, Stored, store
-from .types import Batch
+from ...records.events import Engine
+from ...records.store import BatchWriter, Stored, store
+from ...records.types import Batch
 
 log = logging.getLogger("homepbx.collector")
 
@@ -417,7 +417,7 @@ class Collector:
         client.add_event_handler("*", self._on_event)
         client.on_reconnect(self._on_reconnect)
         # The collector is the resident AMI client: it also carries recordings over after
-        # transfers made from the agents' phones (see homepbx.transfer_watch).
+        # transfers made from the agents' phones (see homepbx.asterisk.transfer_watch).
         watch = TransferWatch(client).attach()
         try:
             await client.connect()

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..config import Settings
+from ...apply import MANAGED_MARKER
+from ...config import Settings
 from .environment import config_templates, environment
 from .options import Options, options_from
-from .site import SPY_MODES, Site, load_site
+from ...site import SPY_MODES, Site, load_site
 
-MANAGED_MARKER = "Managed by homepbx — do not edit"
 HEADER = f"; {MANAGED_MARKER}: changes are overwritten by `homepbx apply`.\n"
 
 # Supervisor feature codes: prefix + agent extension.
@@ -23,7 +23,7 @@ SPY_CODES: dict[str, str] = {"listen": "*21", "whisper": "*22", "barge": "*23"}
 # ChanSpy options per mode for the dialplan codes: q quiet, E exit when the agent hangs up,
 # w whisper to the spied (agent) channel, B barge to both parties. No `u`: it makes the
 # argument an exact channel name, and here we only know the "PJSIP/<ext>-" prefix. Never
-# d/X here: dialplans/supervisors.j2 adds `d` (DTMF mode switching) only in the contexts of
+# d/X here: dialplans/asterisk/supervisors.j2 adds `d` (DTMF mode switching) only in the contexts of
 # supervisors who hold every mode, since it would let a listener turn into a barger.
 SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
 

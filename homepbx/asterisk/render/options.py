@@ -11,8 +11,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from ..config import Settings
-from ..errors import InvalidInput
+from ...config import Settings
+from ...errors import InvalidInput
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 _PATH = re.compile(r"/[A-Za-z0-9._/+-]*")

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import Settings
-from ..errors import OperationalError
+from ...config import Settings
+from ...errors import OperationalError
 from . import files
-from .chroot import CHROOT_ENV, Chroot, mounts_under, require_root
+from ...lab.chroot import CHROOT_ENV, Chroot, mounts_under, require_root
 
 # Paths as Asterisk sees them inside the chroot.
 # Not astkeydir/keys: res_crypto would try to load the TLS key as an RSA key of its own.

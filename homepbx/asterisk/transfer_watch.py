@@ -1,6 +1,6 @@
 """Recordings follow the transfers agents make from their phones (`#1` blind, `#2` attended).
 
-`homepbx call transfer` moves a call's recording to the new agent itself (homepbx.calls: on
+`homepbx call transfer` moves a call's recording to the new agent itself (homepbx.asterisk.calls: on
 Asterisk 22.10 a MixMonitor left on the caller loses the new agent's voice once the caller
 changes bridge). A transfer dialled on the softphone never passes through homepbx: only its
 AMI event (`BlindTransfer`, `AttendedTransfer`) does, so a resident AMI client (the collector)
@@ -26,7 +26,7 @@ from typing import Any
 from . import calls
 from .ami import AmiClient, Message
 
-log = logging.getLogger("homepbx.transfer_watch")
+log = logging.getLogger("homepbx.asterisk.transfer_watch")
 
 # calls.hand_recording_over or calls.follow_attended_transfer: (client, caller, agent, recording, wait).
 HandOver = Callable[[AmiClient, str, str, calls.Recording, float], Awaitable[bool]]

@@ -20,24 +20,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import names
+from .. import names
 from .ami import AmiClient
-from .errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
 from .live import Channel, agent_call, channels
-from .models import Agent, Queue
+from ..models import Agent, Queue
 
 # The transferee (the caller) runs the target extension in this context: it holds every
 # enabled agent and includes the queues, whatever context the caller came in through.
 TRANSFER_CONTEXT = "homepbx-agents"
 
-# Set by MixMonitor's i() option on a recorded channel (homepbx.recording, dialplans/queues.j2).
+# Set by MixMonitor's i() option on a recorded channel (homepbx.recording, dialplans/asterisk/queues.j2).
 RECORDING_ID_VAR = "HOMEPBX_MIXMON"
 # "1" on the recorded channel while the recording is paused (MixMonitorMute), so a recording
 # moved to another channel by a transfer stays paused.
 RECORDING_MUTED_VAR = "HOMEPBX_MIXMON_MUTED"
 # Set on the caller while a `homepbx call transfer` moves its recording: the epoch second until
 # which that command owns the hand-over, so the collector's watch on transfers made from the
-# phones (homepbx.transfer_watch) leaves this one alone. Cleared when the hand-over ends.
+# phones (homepbx.asterisk.transfer_watch) leaves this one alone. Cleared when the hand-over ends.
 TRANSFER_OWNER_VAR = "HOMEPBX_XFER_OWNER"
 # b: only while bridged; i(): the MixMonitor's id in RECORDING_ID_VAR; a: append to the file.
 RECORDING_OPTIONS = f"bi({RECORDING_ID_VAR})"

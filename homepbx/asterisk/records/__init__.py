@@ -1,0 +1,1 @@
+"""Asterisk call-record sources: AMI events, CEL and queue_log files, the collector."""
