@@ -1,7 +1,7 @@
 """Settings: a TOML file (default /etc/homepbx/homepbx.toml, --config, or HOMEPBX_CONFIG).
 
 Every field has a default, so homepbx runs with no file at all. Environment variables
-HOMEPBX_DATABASE_URL and HOMEPBX_ASTERISK_CONFIG_DIR override the file (handy in containers
+HOMEPBX_DATABASE_URL, HOMEPBX_ASTERISK_CONFIG_DIR and HOMEPBX_FREESWITCH_CONFIG_DIR override the file (handy in containers
 and tests).
 """
 
@@ -24,14 +24,11 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
-class AsteriskSettings:
-    # Paths below are as Asterisk sees them; `root` turns them into paths on this host:
-    # "/" normally, the chroot for the lab.
-    root: str = "/"
-    # Where `apply` writes the generated files (Asterisk's own /etc/asterisk by default).
-    config_dir: str = "/etc/asterisk"
-    # Digest realm and the address agents put in their softphone.
-    sip_domain: str = "homepbx"
+class SipSettings:
+    """What agents' softphones see, whichever PBX runs the site."""
+
+    # Digest realm and SIP domain; the address agents put in their softphone is public_address.
+    domain: str = "homepbx"
     public_address: str = ""
     bind_address: str = "0.0.0.0"
     udp_port: int = 5060
@@ -39,12 +36,31 @@ class AsteriskSettings:
     tls_port: int = 5061
     tls_cert_file: str = ""
     tls_key_file: str = ""
-    # Set when Asterisk itself sits behind NAT: networks that are not NATed.
+    # Set when the PBX itself sits behind NAT: networks that are not NATed.
     local_net: tuple[str, ...] = ()
     rtp_timeout: int = 60
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    # Paths below are as Asterisk sees them; `root` turns them into paths on this host:
+    # "/" normally, the chroot for the lab.
+    root: str = "/"
+    # Where `apply` writes the generated files (Asterisk's own /etc/asterisk by default).
+    config_dir: str = "/etc/asterisk"
     recordings_dir: str = "/var/spool/asterisk/monitor/homepbx"
     # Asterisk's CSV CDR/CEL and queue_log files (as Asterisk sees them), for the collector's backfill.
     log_dir: str = "/var/log/asterisk"
+
+
+@dataclass(frozen=True)
+class FreeswitchSettings:
+    # As for Asterisk: paths as FreeSWITCH sees them, `root` maps them onto this host.
+    root: str = "/"
+    # FreeSWITCH's configuration directory (its -conf), where `apply` writes freeswitch.xml and the rest.
+    config_dir: str = "/etc/freeswitch"
+    recordings_dir: str = "/var/lib/freeswitch/recordings/homepbx"
+    log_dir: str = "/var/log/freeswitch"
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,14 @@ class AmiSettings:
     port: int = 5038
     username: str = "homepbx"
     secret: str = ""
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class EslSettings:
+    host: str = "127.0.0.1"
+    port: int = 8021
+    password: str = ""
     timeout: float = 5.0
 
 
@@ -66,16 +90,36 @@ class LabSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    # Which PBX runs the site: "asterisk" or "freeswitch" (a top-level key of the file).
+    backend: str = "asterisk"
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    sip: SipSettings = field(default_factory=SipSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
+    freeswitch: FreeswitchSettings = field(default_factory=FreeswitchSettings)
+    esl: EslSettings = field(default_factory=EslSettings)
     lab: LabSettings = field(default_factory=LabSettings)
     # The file these settings came from (None: defaults only).
     source: Path | None = None
 
-    def host_path(self, asterisk_path: str) -> Path:
-        """Translate a path as Asterisk sees it into the same file on this host."""
-        return Path(self.asterisk.root) / asterisk_path.lstrip("/")
+    @property
+    def pbx(self) -> AsteriskSettings | FreeswitchSettings:
+        """The paths of the site's PBX (its root, config, recordings and log directories)."""
+        return self.freeswitch if self.backend == "freeswitch" else self.asterisk
+
+    def host_path(self, pbx_path: str) -> Path:
+        """Translate a path as the site's PBX sees it into the same file on this host."""
+        return Path(self.pbx.root) / pbx_path.lstrip("/")
+
+
+BACKENDS = ("asterisk", "freeswitch")
+SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings, "sip": SipSettings, "asterisk": AsteriskSettings, "ami": AmiSettings,
+    "freeswitch": FreeswitchSettings, "esl": EslSettings, "lab": LabSettings,
+}
+# Settings files written before the [sip] section existed kept these under [asterisk].
+_MOVED_TO_SIP = {f.name: f.name for f in fields(SipSettings)} | {"sip_domain": "domain"}
+del _MOVED_TO_SIP["domain"]
 
 
 def _section(cls: type, raw: Any, name: str) -> Any:
@@ -116,12 +160,20 @@ def load(path: str | Path | None = None) -> Settings:
             raise InvalidInput(f"The settings file {chosen} is not valid TOML: {exc}.") from None
     elif explicit:
         raise InvalidInput(f"The settings file {chosen} does not exist.")
-    sections = {"database": DatabaseSettings, "asterisk": AsteriskSettings, "ami": AmiSettings, "lab": LabSettings}
-    unknown = sorted(set(raw) - set(sections))
+    backend = raw.pop("backend", "asterisk")
+    if backend not in BACKENDS:
+        raise InvalidInput(f"Unknown backend {backend!r} in {chosen}: use asterisk or freeswitch.", field="backend")
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise InvalidInput(f"Unknown settings section [{unknown[0]}] in {chosen}.")
+    moved = sorted(set(raw.get("asterisk") or {}) & set(_MOVED_TO_SIP))
+    if moved:
+        raise InvalidInput(
+            f"The setting asterisk.{moved[0]} is now sip.{_MOVED_TO_SIP[moved[0]]} (a [sip] section shared by "
+            f"both PBXs): move it in {chosen}.", field=f"asterisk.{moved[0]}")
     settings = Settings(
-        **{name: _section(cls, raw.get(name), name) for name, cls in sections.items()},
+        backend=backend,
+        **{name: _section(cls, raw.get(name), name) for name, cls in SECTIONS.items()},
         source=chosen if chosen.exists() else None,
     )
     return _with_env(settings)
@@ -134,13 +186,16 @@ def _with_env(settings: Settings) -> Settings:
     conf_dir = os.environ.get("HOMEPBX_ASTERISK_CONFIG_DIR")
     if conf_dir:
         settings = replace(settings, asterisk=replace(settings.asterisk, config_dir=conf_dir))
+    conf_dir = os.environ.get("HOMEPBX_FREESWITCH_CONFIG_DIR")
+    if conf_dir:
+        settings = replace(settings, freeswitch=replace(settings.freeswitch, config_dir=conf_dir))
     return settings
 
 
 def to_toml(settings: Settings) -> str:
     """Serialise settings back to TOML (used by `init` and the lab to write a settings file)."""
-    lines: list[str] = []
-    for section in ("database", "asterisk", "ami", "lab"):
+    lines: list[str] = [f"backend = {_toml_value(settings.backend)}", ""]
+    for section in SECTIONS:
         obj = getattr(settings, section)
         assert is_dataclass(obj)
         lines.append(f"[{section}]")

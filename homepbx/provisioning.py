@@ -107,8 +107,8 @@ def check(spec: AgentSpec) -> AgentSpec:
 
 
 def softphone_settings(settings: Settings, agent: Agent, password: str) -> SoftphoneSettings:
-    a = settings.asterisk
-    server = a.public_address or (a.bind_address if a.bind_address not in ("0.0.0.0", "::") else a.sip_domain)
+    a = settings.sip
+    server = a.public_address or (a.bind_address if a.bind_address not in ("0.0.0.0", "::") else a.domain)
     return SoftphoneSettings(
         extension=agent.extension,
         display_name=agent.display_name,
@@ -118,7 +118,7 @@ def softphone_settings(settings: Settings, agent: Agent, password: str) -> Softp
         port=a.udp_port,
         transport="udp",
         tls_port=a.tls_port,
-        realm=a.sip_domain,
+        realm=a.domain,
     )
 
 
@@ -185,7 +185,7 @@ def add_agents(
         used.add(spec.extension)
         checked.append(spec)
 
-    realm = settings.asterisk.sip_domain
+    realm = settings.sip.domain
     out: list[SoftphoneSettings] = []
     for n, spec in enumerate(checked, 1):
         password = credentials.new_password()
@@ -241,7 +241,7 @@ def rotate_password(session: Session, settings: Settings, extension: str) -> Sof
     """Give the agent a new password (the old one stops working at the next `apply`)."""
     agent = get_agent(session, extension)
     password = credentials.new_password()
-    agent.realm = settings.asterisk.sip_domain
+    agent.realm = settings.sip.domain
     agent.md5_cred = credentials.md5_cred(agent.extension, agent.realm, password)
     audit.record(session, "agent.passwd", agent.extension)
     return softphone_settings(settings, agent, password)

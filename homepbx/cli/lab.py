@@ -68,7 +68,7 @@ def lab() -> None:
 def up(app: AppContext, rebuild: bool) -> None:
     """Start the lab PBX (building it once), with the lab site's configuration applied."""
     settings, settings_path = bring_up(app, rebuild)
-    a = settings.asterisk
+    a = settings.sip
     click.echo(f"The lab PBX runs on {a.bind_address}: SIP {a.udp_port} (UDP/TCP), TLS {a.tls_port}, AMI {settings.ami.port}.")
     click.echo("Use the lab's own homepbx site with:")
     click.echo(f"  export HOMEPBX_CONFIG={settings_path}")

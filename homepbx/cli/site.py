@@ -39,16 +39,17 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
     path = Path(app.config_path) if app.config_path else config.DEFAULT_PATH
     if not path.exists():
         base = config.Settings()
-        asterisk = base.asterisk
+        asterisk, sip = base.asterisk, base.sip
         if sip_domain:
-            asterisk = replace(asterisk, sip_domain=names.hostname(sip_domain, "SIP domain"))
+            sip = replace(sip, domain=names.hostname(sip_domain, "SIP domain"))
         if public_address:
-            asterisk = replace(asterisk, public_address=names.hostname(public_address, "public address"))
+            sip = replace(sip, public_address=names.hostname(public_address, "public address"))
         if asterisk_config_dir:
             asterisk = replace(asterisk, config_dir=asterisk_config_dir)
         settings = replace(
             base,
             database=replace(base.database, url=database_url or base.database.url),
+            sip=sip,
             asterisk=asterisk,
             ami=replace(base.ami, secret=secrets.token_urlsafe(24)),
         )

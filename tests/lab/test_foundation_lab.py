@@ -71,8 +71,8 @@ def test_agents_register_with_printed_credentials_over_udp_and_tls(
 ) -> None:
     s = foundation.settings
     udp = foundation.start_phone(softphone, "3101", AGENT_HZ)
-    tls = foundation.start_phone(softphone, "3102", AGENT_HZ, transport="tls", sip_port=s.asterisk.tls_port,
-                                 ca_file=s.asterisk.tls_cert_file)
+    tls = foundation.start_phone(softphone, "3102", AGENT_HZ, transport="tls", sip_port=s.sip.tls_port,
+                                 ca_file=s.sip.tls_cert_file)
     contacts = foundation.pbx.rx("pjsip show contacts")
     assert "3101/sip:" in contacts and "3102/sip:" in contacts
     assert "transport=tls" in foundation.pbx.rx("pjsip show aor 3102").lower()

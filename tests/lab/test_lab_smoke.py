@@ -28,7 +28,7 @@ STANDIN_HEADER = "; managed by homepbx: lab smoke-test stand-in\n"
 def standin_config(pbx: LabPBX) -> dict[str, str]:
     """Minimal pjsip/extensions/manager/logger files: what the renderer will do properly."""
     s = pbx.lab_settings()
-    a = s.asterisk
+    a = s.sip
     pjsip = [
         f"[udp]\ntype=transport\nprotocol=udp\nbind={a.bind_address}:{a.udp_port}\n",
         f"[tcp]\ntype=transport\nprotocol=tcp\nbind={a.bind_address}:{a.tcp_port}\n",
@@ -42,7 +42,7 @@ def standin_config(pbx: LabPBX) -> dict[str, str]:
             f"[{user}]\ntype=endpoint\ncontext=lab\ndisallow=all\nallow=ulaw\nauth={user}\naors={user}\n"
             f"direct_media=no\nrtp_symmetric=yes\nforce_rport=yes\nrewrite_contact=yes\n"
             f"media_encryption={encryption}\n"
-            f"[{user}]\ntype=auth\nauth_type=userpass\nusername={user}\npassword=secret-{user}\nrealm={a.sip_domain}\n"
+            f"[{user}]\ntype=auth\nauth_type=userpass\nusername={user}\npassword=secret-{user}\nrealm={a.domain}\n"
             f"[{user}]\ntype=aor\nmax_contacts=1\nremove_existing=yes\n"
         )
     files = {
@@ -139,8 +139,8 @@ def test_manual_answer_and_dtmf(standin_lab: LabPBX, softphone: Callable[..., So
 def test_tls_agent_with_srtp(standin_lab: LabPBX, softphone: Callable[..., Softphone], tones: ToneHelper) -> None:
     s = standin_lab.lab_settings()
     alice = softphone("alice", tone_hz=CALLER_HZ)
-    carol = softphone("carol", tone_hz=AGENT_HZ, transport="tls", sip_port=s.asterisk.tls_port, srtp=True,
-                      ca_file=s.asterisk.tls_cert_file)
+    carol = softphone("carol", tone_hz=AGENT_HZ, transport="tls", sip_port=s.sip.tls_port, srtp=True,
+                      ca_file=s.sip.tls_cert_file)
     alice.wait_registered()
     carol.wait_registered()
     # only TLS reaches port 5061, and srtp-mand fails the call unless SDES was negotiated

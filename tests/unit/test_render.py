@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import insert
 
 from homepbx import db
-from homepbx.config import AmiSettings, AsteriskSettings, Settings
+from homepbx.config import AmiSettings, AsteriskSettings, Settings, SipSettings
 from homepbx.errors import InvalidInput
 from homepbx.models import Agent, Queue, QueueMember, Role, SupervisorScope, Team
 from homepbx.asterisk.render import HEADER, MANAGED_MARKER, render_site
 
 GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = Settings(
-    asterisk=AsteriskSettings(bind_address="127.0.0.3", sip_domain="homepbx"),
+    sip=SipSettings(bind_address="127.0.0.3", domain="homepbx"),
     ami=AmiSettings(secret="golden-secret-0123"),
 )
 
@@ -193,8 +193,8 @@ def test_supervisor_scope_and_modes_enforced_in_the_dialplan(url: str) -> None:
 def test_nat_and_tls_options(url: str) -> None:
     small_site(url)
     settings = Settings(
-        asterisk=AsteriskSettings(public_address="203.0.113.7", local_net=("192.168.1.0/24", "10.0.0.0/8"),
-                                  tls_cert_file="/etc/asterisk/keys/a.crt", tls_key_file="/etc/asterisk/keys/a.key"),
+        sip=SipSettings(public_address="203.0.113.7", local_net=("192.168.1.0/24", "10.0.0.0/8"),
+                        tls_cert_file="/etc/asterisk/keys/a.crt", tls_key_file="/etc/asterisk/keys/a.key"),
         ami=AmiSettings(secret="golden-secret-0123"),
     )
     pjsip = render(url, settings)["pjsip.conf"]
@@ -206,22 +206,22 @@ def test_nat_and_tls_options(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "asterisk,ami",
+    "sip,asterisk,ami",
     [
-        ({"bind_address": "0.0.0.0;x"}, {}),
-        ({"public_address": "a b"}, {}),
-        ({"local_net": ("10.0.0.0/8\n[x]",)}, {}),
-        ({"tls_cert_file": "/a.crt"}, {}),
-        ({"recordings_dir": "/var/spool/a,b"}, {}),
-        ({}, {"secret": "short"}),
-        ({}, {"secret": "with;comment"}),
-        ({}, {"username": "x\ny"}),
+        ({"bind_address": "0.0.0.0;x"}, {}, {}),
+        ({"public_address": "a b"}, {}, {}),
+        ({"local_net": ("10.0.0.0/8\n[x]",)}, {}, {}),
+        ({"tls_cert_file": "/a.crt"}, {}, {}),
+        ({}, {"recordings_dir": "/var/spool/a,b"}, {}),
+        ({}, {}, {"secret": "short"}),
+        ({}, {}, {"secret": "with;comment"}),
+        ({}, {}, {"username": "x\ny"}),
     ],
 )
-def test_bad_settings_are_refused(url: str, asterisk: dict, ami: dict) -> None:
+def test_bad_settings_are_refused(url: str, sip: dict, asterisk: dict, ami: dict) -> None:
     ami = {"secret": "golden-secret-0123", **ami}
     with pytest.raises(InvalidInput):
-        render(url, Settings(asterisk=AsteriskSettings(**asterisk), ami=AmiSettings(**ami)))
+        render(url, Settings(sip=SipSettings(**sip), asterisk=AsteriskSettings(**asterisk), ami=AmiSettings(**ami)))
 
 
 def test_bad_rows_are_refused(url: str) -> None:

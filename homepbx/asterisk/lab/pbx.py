@@ -182,18 +182,21 @@ class LabPBX:
             base.asterisk,
             config_dir="/etc/asterisk",
             root=str(self.chroot.path),
-            sip_domain=self.address,
+            recordings_dir="/var/spool/asterisk/monitor/homepbx",
+            log_dir="/var/log/asterisk",
+        )
+        sip = replace(
+            base.sip,
+            domain=self.address,
             public_address=self.address,
             bind_address=self.address,
             udp_port=5060, tcp_port=5060, tls_port=5061,
             tls_cert_file=self.tls_cert_file,
             tls_key_file=self.tls_key_file,
             local_net=(),
-            recordings_dir="/var/spool/asterisk/monitor/homepbx",
-            log_dir="/var/log/asterisk",
         )
         ami = replace(base.ami, host=self.address, port=5038, secret=self.ami_secret())
-        return replace(base, asterisk=asterisk, ami=ami)
+        return replace(base, backend="asterisk", sip=sip, asterisk=asterisk, ami=ami)
 
     def ami_secret(self) -> str:
         """The lab's AMI secret, generated once and kept (0600) in the lab root."""

@@ -89,16 +89,16 @@ def _bind(address: str, port: int) -> str:
 
 def options_from(settings: Settings) -> Options:
     """Check the settings the templates use; raise InvalidInput naming the first bad one."""
-    ast, ami = settings.asterisk, settings.ami
-    bind = _ip(ast.bind_address, "asterisk.bind_address")
-    cert = _path(ast.tls_cert_file, "asterisk.tls_cert_file", allow_empty=True)
-    key = _path(ast.tls_key_file, "asterisk.tls_key_file", allow_empty=True)
+    ast, sip, ami = settings.asterisk, settings.sip, settings.ami
+    bind = _ip(sip.bind_address, "sip.bind_address")
+    cert = _path(sip.tls_cert_file, "sip.tls_cert_file", allow_empty=True)
+    key = _path(sip.tls_key_file, "sip.tls_key_file", allow_empty=True)
     if bool(cert) != bool(key):
-        raise InvalidInput("Set both asterisk.tls_cert_file and asterisk.tls_key_file, or neither.", field="asterisk.tls_cert_file")
-    if not _HOSTNAME.fullmatch(ast.sip_domain):
-        raise _fail("asterisk.sip_domain", ast.sip_domain, "a domain name")
-    if not 0 <= ast.rtp_timeout <= 3600:
-        raise _fail("asterisk.rtp_timeout", ast.rtp_timeout, "between 0 and 3600 seconds")
+        raise InvalidInput("Set both sip.tls_cert_file and sip.tls_key_file, or neither.", field="sip.tls_cert_file")
+    if not _HOSTNAME.fullmatch(sip.domain):
+        raise _fail("sip.domain", sip.domain, "a domain name")
+    if not 0 <= sip.rtp_timeout <= 3600:
+        raise _fail("sip.rtp_timeout", sip.rtp_timeout, "between 0 and 3600 seconds")
     if not _AMI_USER.fullmatch(ami.username):
         raise _fail("ami.username", ami.username, "letters, digits, '.', '_' or '-'")
     if not _AMI_SECRET.fullmatch(ami.secret):
@@ -108,15 +108,15 @@ def options_from(settings: Settings) -> Options:
             field="ami.secret",
         )
     return Options(
-        sip_domain=ast.sip_domain,
-        udp_bind=_bind(bind, _port(ast.udp_port, "asterisk.udp_port")),
-        tcp_bind=_bind(bind, _port(ast.tcp_port, "asterisk.tcp_port")),
-        tls_bind=_bind(bind, _port(ast.tls_port, "asterisk.tls_port")),
+        sip_domain=sip.domain,
+        udp_bind=_bind(bind, _port(sip.udp_port, "sip.udp_port")),
+        tcp_bind=_bind(bind, _port(sip.tcp_port, "sip.tcp_port")),
+        tls_bind=_bind(bind, _port(sip.tls_port, "sip.tls_port")),
         tls_cert_file=cert,
         tls_key_file=key,
-        public_address=_host(ast.public_address, "asterisk.public_address") if ast.public_address else "",
-        local_net=tuple(_network(n, "asterisk.local_net") for n in ast.local_net),
-        rtp_timeout=ast.rtp_timeout,
+        public_address=_host(sip.public_address, "sip.public_address") if sip.public_address else "",
+        local_net=tuple(_network(n, "sip.local_net") for n in sip.local_net),
+        rtp_timeout=sip.rtp_timeout,
         recordings_dir=_path(ast.recordings_dir, "asterisk.recordings_dir"),
         ami_host=_ip(ami.host, "ami.host"),
         ami_port=_port(ami.port, "ami.port"),
