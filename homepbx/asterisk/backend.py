@@ -1,0 +1,97 @@
+"""The Asterisk backend as the core sees it: `BACKEND` (config target + Control over AMI)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeVar
+
+from ..pbx import (
+    ActiveRecording,
+    AgentCall,
+    AgentStatus,
+    LiveCall,
+    QueueSnapshot,
+    QueueTarget,
+    SpyPlan,
+    SpyResult,
+    Target,
+)
+from . import calls, queues, recording, spy
+from .ami import AmiClient
+from .config_target import CONFIG, reload
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+T = TypeVar("T")
+
+
+class AsteriskControl:
+    """`homepbx.pbx.Control` for one Asterisk, over one AMI connection."""
+
+    def __init__(self, client: AmiClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    async def reload(self, changed: Sequence[str]) -> list[str]:
+        return await reload(self.client, changed)
+
+    async def live_calls(self, agents: set[str], queues_by_ext: Mapping[str, str]) -> list[LiveCall]:
+        return await calls.live_calls(self.client, agents, dict(queues_by_ext))
+
+    async def agent_call(self, agent: str) -> AgentCall:
+        return await recording.agent_call(self.client, agent)
+
+    async def transfer(self, agent: str, target: Target, *, attended: bool) -> None:
+        await calls.transfer(self.client, agent, target, attended=attended,
+                             follow=calls.follower(self.settings))
+
+    async def hangup(self, agent: str) -> int:
+        return len(await calls.hangup(self.client, agent))
+
+    async def spy(self, plan: SpyPlan, ring_timeout: float) -> SpyResult:
+        return await spy.start(self.client, plan, ring_timeout=ring_timeout)
+
+    async def start_recording(self, agent: str, path: str) -> None:
+        await recording.start(self.client, agent, path)
+
+    async def stop_recording(self, agent: str) -> ActiveRecording:
+        return await recording.stop(self.client, agent)
+
+    async def mute_recording(self, agent: str, muted: bool) -> ActiveRecording:
+        return await recording.mute(self.client, agent, muted)
+
+    async def queue_status(self, agent: str | None = None) -> QueueSnapshot:
+        return await queues.snapshot(self.client, agent)
+
+    async def queue_login(self, agent: str, targets: Sequence[QueueTarget]) -> AgentStatus:
+        return await queues.login(self.client, agent, targets)
+
+    async def queue_logout(self, agent: str, targets: Sequence[QueueTarget]) -> AgentStatus:
+        return await queues.logout(self.client, agent, targets)
+
+    async def queue_pause(self, agent: str, paused: bool, reason: str = "") -> AgentStatus:
+        return await queues.set_paused(self.client, agent, paused, reason)
+
+
+class AsteriskBackend:
+    name = "asterisk"
+    config = CONFIG
+
+    @asynccontextmanager
+    async def control(self, settings: Settings, *, events: bool = False) -> AsyncIterator[AsteriskControl]:
+        async with AmiClient.from_settings(settings.ami, events=events, timeout=settings.ami.timeout) as client:
+            yield AsteriskControl(client, settings)
+
+    def run(self, settings: Settings, work: Callable[[AsteriskControl], Awaitable[T]], *,
+            events: bool = False) -> T:
+        async def main() -> T:
+            async with self.control(settings, events=events) as control:
+                return await work(control)
+
+        return asyncio.run(main())
+
+
+BACKEND = AsteriskBackend()
