@@ -20,7 +20,8 @@ test: $(VENV)/.installed  ## the whole suite: unit tests, SQLite + PostgreSQL, a
 unit: $(VENV)/.installed  ## fast tests only (no lab)
 	$(VENV)/bin/pytest -m "not lab" $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed  ## the benchmarks need their baselines (panoramisk, greenswitch): the bench extra
+	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(VENV)/bin/python bench/render.py
 
 clean:

@@ -84,6 +84,8 @@ class EslSettings:
 class LabSettings:
     # The cached Debian sid chroot holding asterisk, baresip and sipp.
     root: str = "/var/lib/homepbx/lab"
+    # The chroot holding a FreeSWITCH 1.10 built from source (see homepbx.freeswitch.lab).
+    freeswitch_root: str = "/var/lib/homepbx/freeswitch-lab"
     address: str = "127.0.0.1"
     mirror: str = "http://deb.debian.org/debian"
 

@@ -268,11 +268,71 @@ class ConfigTarget(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CollectTotals:
+    """What a collector run stored, for its closing line."""
+
+    calls: int = 0
+    agent_events: int = 0
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """What `lab status` reports."""
+
+    root: str
+    address: str
+    built: bool
+    running: bool
+    pid: int | None
+    version: str | None
+
+
+class Lab(Protocol):
+    """A real PBX of this backend on this machine, for trying homepbx and for the tests."""
+
+    def ensure_built(self, rebuild: bool = False) -> float:
+        """Make sure the lab's PBX is built (building it if the backend can); seconds spent."""
+        ...
+
+    def is_built(self) -> bool:
+        ...
+
+    def lab_settings(self) -> Settings:
+        """The given settings pointed at the lab PBX (backend, paths, addresses, secrets)."""
+        ...
+
+    def up(self, wait: bool = True, timeout: float = 60.0, rebuild: bool = False) -> LabStatus:
+        ...
+
+    def down(self) -> None:
+        ...
+
+    def status(self) -> LabStatus:
+        ...
+
+    def logs(self, lines: int = 50) -> str:
+        ...
+
+    def shell(self) -> int:
+        ...
+
+
 class Backend(Protocol):
     """What one PBX package offers the core (`homepbx.<name>.backend.BACKEND`)."""
 
     name: str
+    # As users read it: "Asterisk", "FreeSWITCH".
+    title: str
     config: ConfigTarget
+
+    def lab(self, settings: Settings) -> Lab:
+        """The lab of `settings.lab` for this backend."""
+        ...
+
+    def collect(self, settings: Settings) -> CollectTotals:
+        """Run the call-records collector until SIGTERM/SIGINT (the `homepbx collect` daemon)."""
+        ...
 
     def control(self, settings: Settings, *, events: bool = False) -> AbstractAsyncContextManager[Control]:
         """A connected Control for the site's PBX node (`events`: it will wait for PBX events)."""

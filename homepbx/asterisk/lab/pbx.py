@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ...config import Settings
 from ...errors import OperationalError
+from ...pbx import LabStatus
 from . import files
-from ...lab.chroot import CHROOT_ENV, Chroot, mounts_under, require_root
+from ...lab.chroot import CHROOT_ENV, Chroot, require_root
+from ...lab.daemon import ChrootDaemon, check_ports_free, tail, write_atomic
 
 # Paths as Asterisk sees them inside the chroot.
 # Not astkeydir/keys: res_crypto would try to load the TLS key as an RSA key of its own.
 TLS_DIR = "/var/lib/asterisk/homepbx-lab-tls"
-STATE_FILE = "pbx.json"
 AMI_SECRET_FILE = "ami-secret"
 CONSOLE_LOG = "asterisk.out"
-
-
-@dataclass(frozen=True)
-class LabStatus:
-    """What `lab status` reports."""
-
-    root: str
-    address: str
-    built: bool
-    running: bool
-    pid: int | None
-    version: str | None
 
 
 class LabPBX:
@@ -49,8 +32,7 @@ class LabPBX:
         self.root = Path(settings.lab.root)
         self.address = settings.lab.address
         self.chroot = Chroot(self.root, settings.lab.mirror)
-        # Set when this object started Asterisk: lets down() reap its child.
-        self._process: subprocess.Popen[bytes] | None = None
+        self.daemon = ChrootDaemon(self.chroot, "Asterisk", CONSOLE_LOG)
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -63,11 +45,15 @@ class LabPBX:
     def tls_key_file(self) -> str:
         return f"{TLS_DIR}/homepbx-lab-{self.address}.key"
 
-    @property
-    def state_path(self) -> Path:
-        return self.root / STATE_FILE
-
     # -- lifecycle -----------------------------------------------------------------------------
+
+    def is_built(self) -> bool:
+        """True when the cached chroot is complete."""
+        return self.chroot.is_built()
+
+    def ensure_built(self, rebuild: bool = False) -> float:
+        """Build the chroot (Debian sid + Asterisk 22 + baresip) unless cached; seconds spent."""
+        return self.chroot.ensure(rebuild=rebuild)
 
     def up(self, wait: bool = True, timeout: float = 60.0, rebuild: bool = False) -> LabStatus:
         """Build the chroot if needed and start Asterisk unless it already runs (idempotent).
@@ -76,14 +62,16 @@ class LabPBX:
         rebuilds the chroot from nothing first.
         """
         require_root()
-        with self._lock():
+        with self.daemon.lock():
             if rebuild:
                 self._down()
             self.chroot.ensure(rebuild=rebuild)
             if self._running_pid() is None:
-                self._check_ports_free()
+                check_ports_free(self.address, [("tcp", 5038), ("tcp", 5060), ("tcp", 5061), ("udp", 5060)],
+                                 "Asterisk")
                 self._prepare()
-                self._start()
+                # Asterisk reads /proc (CPU count, its own fds): mounted only while it runs.
+                self.daemon.start(["asterisk", "-f", "-C", "/etc/asterisk/asterisk.conf"], self.address)
         if wait:
             self.wait_booted(timeout)
         return self.status()
@@ -99,7 +87,7 @@ class LabPBX:
         while True:
             pid = self._running_pid()
             if pid is None:
-                raise OperationalError(f"Asterisk stopped while starting: {self._last_output()}")
+                raise OperationalError(f"Asterisk stopped while starting: {self.daemon.last_output()}")
             left = deadline - time.monotonic()
             result = self.chroot.run(["asterisk", "-rx", "core waitfullybooted"],
                                      timeout=max(left, 1.0), check=False)
@@ -113,19 +101,11 @@ class LabPBX:
         """Stop the Asterisk we started and unmount what we mounted; safe to call at any time."""
         if not self.root.is_dir():
             return
-        with self._lock():
+        with self.daemon.lock():
             self._down()
 
     def _down(self) -> None:
-        state = self._read_state()
-        pid = self._running_pid(state)
-        if pid is not None:
-            self._stop(pid)
-        for point in reversed(state.get("mounts", [])):
-            if Path(point) in mounts_under(Path(point)):
-                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-        self.state_path.unlink(missing_ok=True)
-        self._process = None
+        self.daemon.stop(lambda: self.chroot.run(["asterisk", "-rx", "core stop now"], timeout=10, check=False))
 
     def status(self) -> LabStatus:
         """Built? running? which PID and Asterisk version?"""
@@ -161,7 +141,7 @@ class LabPBX:
         if not existing:
             return ""
         newest = max(existing, key=lambda p: p.stat().st_mtime)
-        return "\n".join(_tail(newest, lines))
+        return "\n".join(tail(newest, lines))
 
     def shell(self) -> int:
         """An interactive Asterisk console (`asterisk -rvvv`); returns its exit code."""
@@ -212,13 +192,12 @@ class LabPBX:
 
     # -- internals -----------------------------------------------------------------------------
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        # Two `lab up` at once (two terminals, parallel test workers) must not both build.
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "lock", "w", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+    @property
+    def _process(self) -> subprocess.Popen[bytes] | None:
+        return self.daemon._process
+
+    def _running_pid(self) -> int | None:
+        return self.daemon.running_pid()
 
     def _prepare(self) -> None:
         etc = self.chroot.host("/etc/asterisk")
@@ -230,11 +209,11 @@ class LabPBX:
             "musiconhold.conf": files.musiconhold_conf(),
         }
         for name, text in owned.items():
-            _write_atomic(etc / name, text)
+            write_atomic(etc / name, text)
         samples = self.chroot.host("/etc/asterisk.dist")
         for name in files.SAMPLE_FILES:
             if not (etc / name).exists() and (samples / name).is_file():
-                _write_atomic(etc / name, files.from_sample((samples / name).read_text(encoding="utf-8")))
+                write_atomic(etc / name, files.from_sample((samples / name).read_text(encoding="utf-8")))
         for inner in ("/var/run/asterisk", "/var/log/asterisk", "/var/spool/asterisk/monitor/homepbx",
                       "/var/lib/asterisk", "/var/lib/asterisk/keys", files.MOH_DIR, TLS_DIR):
             self.chroot.host(inner).mkdir(parents=True, exist_ok=True)
@@ -243,20 +222,6 @@ class LabPBX:
             silence.write_bytes(files.silence_wav())
         self._ensure_certificate()
         self.ami_secret()
-
-    def _check_ports_free(self) -> None:
-        # Asterisk only logs a failed bind and runs on, deaf: say it plainly instead.
-        for kind, port in ((socket.SOCK_STREAM, 5038), (socket.SOCK_STREAM, 5060),
-                           (socket.SOCK_STREAM, 5061), (socket.SOCK_DGRAM, 5060)):
-            with socket.socket(socket.AF_INET, kind) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((self.address, port))
-                except OSError:
-                    proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
-                    raise OperationalError(
-                        f"{proto} port {port} on {self.address} is already in use: stop the other PBX "
-                        f"or give the lab another address.") from None
 
     def _ensure_certificate(self) -> None:
         if self.chroot.host(self.tls_cert_file).is_file() and self.chroot.host(self.tls_key_file).is_file():
@@ -267,108 +232,3 @@ class LabPBX:
             "-keyout", self.tls_key_file, "-out", self.tls_cert_file,
         ])
         self.chroot.host(self.tls_key_file).chmod(0o600)
-
-    def _start(self) -> None:
-        mounts: list[str] = []
-        proc_dir = self.chroot.host("/proc")
-        # Asterisk reads /proc (CPU count, its own fds); mount it only while Asterisk runs.
-        if proc_dir not in mounts_under(proc_dir):
-            subprocess.run(["mount", "-t", "proc", "proc", str(proc_dir)], check=True, capture_output=True)
-            mounts.append(str(proc_dir))
-        out = open(self.root / CONSOLE_LOG, "ab")
-        try:
-            self._process = subprocess.Popen(
-                self.chroot.command(["asterisk", "-f", "-C", "/etc/asterisk/asterisk.conf"]),
-                env=CHROOT_ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C in the caller's terminal must not reach it
-            )
-        finally:
-            out.close()
-        self._write_state({"pid": self._process.pid, "mounts": mounts, "address": self.address,
-                           "started": time.time()})
-
-    def _stop(self, pid: int) -> None:
-        self.chroot.run(["asterisk", "-rx", "core stop now"], timeout=10, check=False)
-        if self._wait_gone(pid, 10):
-            return
-        for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                return
-            if self._wait_gone(pid, grace):
-                return
-        raise OperationalError(f"Asterisk (PID {pid}) did not stop.")
-
-    def _wait_gone(self, pid: int, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.pid == pid:
-                if self._process.poll() is not None:
-                    return True
-            elif not _alive(pid):
-                return True
-            time.sleep(0.1)
-        return False
-
-    def _running_pid(self, state: dict | None = None) -> int | None:
-        """Our Asterisk's PID if it still runs (a reused PID of another program is not ours)."""
-        state = self._read_state() if state is None else state
-        pid = state.get("pid")
-        if not isinstance(pid, int):
-            return None
-        if self._process is not None and self._process.pid == pid:
-            return pid if self._process.poll() is None else None
-        if not _alive(pid):
-            return None
-        return pid if self._is_ours(pid) else None
-
-    def _is_ours(self, pid: int) -> bool:
-        # Until chroot(2) runs, the process is still `chroot <our dir> ...` with the host's root.
-        ours = os.path.realpath(self.chroot.path)
-        try:
-            if os.path.realpath(os.readlink(f"/proc/{pid}/root")) == ours:
-                return True
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                argv = cmdline.read().split(b"\0")
-        except OSError:
-            return False
-        return len(argv) > 1 and os.path.basename(argv[0]) == b"chroot" and os.path.realpath(argv[1]) == ours
-
-    def _read_state(self) -> dict:
-        try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def _write_state(self, state: dict) -> None:
-        _write_atomic(self.state_path, json.dumps(state, indent=2) + "\n")
-
-    def _last_output(self) -> str:
-        lines = [line for line in _tail(self.root / CONSOLE_LOG, 20) if line.strip()]
-        return lines[-1].strip() if lines else "no output (see the Asterisk logs)"
-
-
-def _alive(pid: int) -> bool:
-    """True if `pid` runs (a zombie waiting for its parent counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _tail(path: Path, lines: int) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 256 * 1024))
-            return f.read().decode("utf-8", "replace").splitlines()[-lines:]
-    except OSError:
-        return []
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
