@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: install test unit lab-tests bench clean
+.PHONY: install demo test unit lab-tests bench clean
 
 $(VENV)/.installed: pyproject.toml
 	./scripts/install-system-packages
@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed  ## system packages, virtualenv, homepbx and its test tools
+
+demo: $(VENV)/.installed  ## the lab demo: a real Asterisk, two agents, a supervisor, a queue (needs root)
+	$(VENV)/bin/homepbx quickstart
 
 test: $(VENV)/.installed  ## the whole suite: unit tests, SQLite + PostgreSQL, and the real Asterisk lab
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -7,8 +7,9 @@ figure includes the ring and answer. Target: <= 0.5 s.
 
 The CLI runs with HOMEPBX_BENCH_TIMES=1 and reports the monotonic time of each of its steps
 (CLOCK_MONOTONIC is shared by every process), so the bench also prints where the time goes:
-Python start to homepbx, imports to the command, settings + permission check, asyncio + AMI
-connect + login, CoreShowChannels, Originate accepted, ring + answer + ChanSpyStart.
+Python start to homepbx, imports to the command, settings + permission check, loading the
+backend + asyncio + AMI connect + login, CoreShowChannels, Originate accepted, ring + answer +
+ChanSpyStart, audit entry.
 
 Needs root. Provisions its own extensions (4191, 4192, 4991) into a fresh database and writes
 the rendered config into the lab: give it a lab of its own (`--root`, `--address`).
@@ -32,8 +33,8 @@ from pathlib import Path
 
 from homepbx import config, db, publish
 from homepbx.asterisk.ami import AmiClient, Message
-from homepbx.config import LabSettings, Settings
 from homepbx.asterisk.lab.pbx import LabPBX
+from homepbx.config import LabSettings, Settings
 from homepbx.lab.softphone import PhoneConfig, Softphone
 
 AGENT, CALLER, SUPERVISOR = "4191", "4192", "4991"
@@ -88,7 +89,7 @@ STEPS: list[tuple[str, str, str]] = [
     ("python start -> homepbx.cli", "spawn", "python_ready"),
     ("imports -> spy command", "python_ready", "command"),
     ("settings + permission check", "command", "authorized"),
-    ("asyncio + AMI connect + login", "authorized", "ami_ready"),
+    ("backend + asyncio + AMI login", "authorized", "ami_ready"),
     ("CoreShowChannels", "ami_ready", "channel_found"),
     ("Originate accepted", "channel_found", "originate_accepted"),
     ("ring + answer + ChanSpyStart", "originate_accepted", "spy_started"),

@@ -42,6 +42,7 @@ from homepbx.asterisk.ami.frames import FrameBuffer  # noqa: E402
 from homepbx.models import Agent, BillingUnit, Employment, Queue, Team  # noqa: E402
 from homepbx.records import reports, rollup  # noqa: E402
 from homepbx.records.events import Engine  # noqa: E402
+from homepbx.asterisk.records.feed import AmiFeed  # noqa: E402
 from homepbx.asterisk.records.simulate import Pbx  # noqa: E402
 from homepbx.asterisk.records.collector import Collector, records_gc  # noqa: E402
 from homepbx.records.store import store  # noqa: E402
@@ -350,7 +351,9 @@ def split(path: Path, reps: int) -> tuple[dict[str, float], list[Any]]:
     batches: list[Any] = []
     for rep in range(reps):
         frames = FrameBuffer(expect_banner=False)
-        eng = Engine(asterisk_tz=timezone.utc)
+        eng = Engine()
+        # The engine's figure includes the AMI adapter's translation, as it always has.
+        feed = AmiFeed(eng, timezone.utc).feed
         t_parse = t_engine = 0.0
         calls = 0
         # Under the collector's GC settings: with the default ones the parse measured twice what
@@ -361,7 +364,7 @@ def split(path: Path, reps: int) -> tuple[dict[str, float], list[Any]]:
                 messages = frames.feed(data[i:i + 65536])
                 parsed = clock()
                 for message in messages:
-                    eng.feed_ami(message, 0.0)
+                    feed(message, 0.0)
                 t_parse += parsed - started
                 t_engine += clock() - parsed
                 if eng.finished >= 1000:

@@ -1,35 +1,40 @@
-"""Write rendered files into Asterisk's config directory, safely, and say what to reload.
+"""Write rendered files into a PBX's config directory, safely, and say which ones changed.
+
+Neutral: what differs between PBXs (where the files go, which hold secrets, how a diff masks
+them, which folders the PBX needs) comes in a `homepbx.pbx.FilePolicy` from the backend's
+ConfigTarget; reloading is the backend's Control's (see homepbx.publish).
 
 `plan` compares the rendered files with what is on disk; `apply` refuses to touch a file
 homepbx did not write (no MANAGED_MARKER) unless forced, checks every file before writing
 any, writes each one atomically (temp file in the same directory, fsync, rename), and keeps
-the owner of the file it replaces so Asterisk can still read it. `reload_commands` maps the
-changed files to the CLI commands that make Asterisk pick them up; `reload` sends them
-through any async `send_command` (the AMI adapter's `Action: Command`).
+the owner of the file it replaces so the PBX can still read it. File names may have folders
+("autoload_configs/sofia.conf.xml"): missing ones are created, and no name may leave the
+config directory.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .config import Settings
 from .errors import InvalidInput, OperationalError
+from .pbx import FilePolicy
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 # The header line every file homepbx writes carries; `apply` overwrites only files that have it.
 MANAGED_MARKER = "Managed by homepbx — do not edit"
 
 Status = Literal["new", "changed", "mode", "unchanged", "foreign"]
 
-# Files holding a secret (the AMI password) or credentials (digest hashes) are not world-readable.
-SECRET_FILES = frozenset({"manager.conf", "pjsip.conf"})
+# The policy's secret files (passwords, digest hashes) are not world-readable.
 SECRET_MODE = 0o640
 PUBLIC_MODE = 0o644
 # The marker must sit in the header, not anywhere in a hand-written file.
@@ -37,20 +42,8 @@ _HEADER_LINES = 3
 # Kept once, next to a foreign file that `--force` replaces.
 BACKUP_SUFFIX = ".homepbx-orig"
 
-# Which CLI command reloads which file; manager last, as it may drop AMI sessions.
-_RELOADS: tuple[tuple[str, str], ...] = (
-    ("logger.conf", "logger reload"),
-    ("pjsip.conf", "module reload res_pjsip.so"),
-    ("features.conf", "module reload features"),
-    ("queues.conf", "module reload app_queue.so"),
-    ("extensions.conf", "dialplan reload"),
-    ("cdr.conf", "module reload cdr"),
-    ("cdr_custom.conf", "module reload cdr_custom.so"),
-    ("cel.conf", "module reload cel"),
-    ("cel_custom.conf", "module reload cel_custom.so"),
-    ("manager.conf", "manager reload"),
-)
-_SECRET_LINE = re.compile(r"^(?P<key>\s*secret\s*=\s*).*$", re.MULTILINE)
+# Folders created for nested file names: readable by the PBX's group, like the files.
+DIR_MODE = 0o750
 
 
 class ForeignFiles(InvalidInput):
@@ -85,21 +78,31 @@ class Change:
 
 @dataclass(frozen=True)
 class ApplyResult:
+    """What `apply` did (or, on a dry run, would do)."""
+
     changes: list[Change]
     dry_run: bool
+    # Masks the secrets of a file's text (the policy's), for `diff`.
+    redact: Callable[[str, str], str] = field(compare=False, repr=False)
     # Files whose content was written (or would be, on a dry run), by name.
     changed: list[str] = field(default_factory=list)
     backups: list[Path] = field(default_factory=list)
 
+    def diff(self) -> str:
+        """The unified diffs of every change, secrets masked (empty when no content changes)."""
+        return "".join(unified_diff(c, self.redact) for c in self.changes)
 
-def mode_for(name: str) -> int:
+
+def mode_for(policy: FilePolicy, name: str) -> int:
     """The permission bits a managed file gets."""
-    return SECRET_MODE if name in SECRET_FILES else PUBLIC_MODE
+    return SECRET_MODE if name in policy.secret_files else PUBLIC_MODE
 
 
 def config_dir(settings: Settings) -> Path:
-    """Asterisk's config directory as seen from this host (inside the lab chroot for the lab)."""
-    return settings.host_path(settings.asterisk.config_dir)
+    """The site's PBX config directory as seen from this host (inside the lab chroot for the lab)."""
+    from . import backends
+
+    return backends.backend(settings).config.file_policy(settings).config_dir
 
 
 def is_managed(text: str) -> bool:
@@ -107,23 +110,31 @@ def is_managed(text: str) -> bool:
     return any(MANAGED_MARKER in line for line in text.splitlines()[:_HEADER_LINES])
 
 
-def _check_name(name: str) -> None:
-    # Names come from our own templates; still, never let one escape the directory.
-    if not name or "/" in name or name.startswith("."):
+def path_in(directory: Path, name: str) -> Path:
+    """`directory / name` for a relative file name with "/"-separated folders, refusing any name
+    that could leave `directory` or hide a file ("", absolute, "..", hidden or empty parts)."""
+    # Names come from our own templates; still, never let one escape the directory. A part may
+    # not start with "." (hidden files, "." and "..": apply's own temp files start with one).
+    parts = name.split("/")
+    if any(not part or part.startswith(".") or "\\" in part or "\0" in part for part in parts):
         raise InvalidInput(f"Refusing to write a file named {name!r}.", field="name")
+    path = directory.joinpath(*parts)
+    # A folder inside the directory may be a link to elsewhere: the name must not leave it either.
+    if len(parts) > 1 and not path.parent.resolve().is_relative_to(directory.resolve()):
+        raise InvalidInput(f"Refusing to write {name!r}: its folder leads out of {directory}.", field="name")
+    return path
 
 
-def plan(settings: Settings, files: Mapping[str, str]) -> list[Change]:
+def plan(policy: FilePolicy, files: Mapping[str, str]) -> list[Change]:
     """Compare `files` (name -> text) with the config directory, in file-name order."""
-    directory = config_dir(settings)
+    directory = policy.config_dir
     changes: list[Change] = []
     for name in sorted(files):
-        _check_name(name)
-        path = directory / name
-        text, mode = files[name], mode_for(name)
+        path = path_in(directory, name)
+        text, mode = files[name], mode_for(policy, name)
         try:
             old = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             changes.append(Change(name, path, "new", text, None, mode))
             continue
         except UnicodeDecodeError:
@@ -146,7 +157,7 @@ def plan(settings: Settings, files: Mapping[str, str]) -> list[Change]:
 def _owner_for(path: Path) -> tuple[int, int] | None:
     """The uid/gid a (re)written file should get, or None to leave the default.
 
-    Asterisk runs as its own user: a root-owned 0640 manager.conf would be unreadable to it.
+    The PBX runs as its own user: a root-owned 0640 secret file would be unreadable to it.
     Keep the replaced file's owner, else take the directory's.
     """
     if os.geteuid() != 0:
@@ -181,36 +192,29 @@ def write_atomic(path: Path, text: str, mode: int) -> None:
     _fsync_dir(path.parent)
 
 
-# Folders Asterisk writes into but does not create itself (as Asterisk sees them, under
-# log_dir): without cel-custom, cel_custom drops every event with "No such file or directory"
-# and the collector's crash-safe backfill has nothing to read.
-RUNTIME_LOG_DIRS = ("cel-custom", "cdr-custom")
+def make_dirs(directory: Path) -> bool:
+    """Create `directory` and its missing parents (0750); True if it did not exist.
 
-
-def ensure_runtime_dirs(settings: Settings) -> list[Path]:
-    """Create the folders Asterisk will write records and recordings into; return those created.
-
-    Each new folder takes the owner of its parent (Asterisk's own log or spool folder).
+    Each new folder takes the owner of its parent (the PBX's own config, log or spool folder).
     """
-    a = settings.asterisk
-    wanted = [settings.host_path(a.log_dir) / name for name in RUNTIME_LOG_DIRS]
-    wanted.append(settings.host_path(a.recordings_dir))
-    created = []
-    for directory in wanted:
-        if directory.is_dir():
-            continue
-        missing = []
-        probe = directory
-        while not probe.exists():
-            missing.append(probe)
-            probe = probe.parent
-        for new in reversed(missing):
-            new.mkdir(mode=0o750)
-            owner = _owner_for(new.parent)
-            if owner is not None:
-                os.chown(new, *owner)
-        created.append(directory)
-    return created
+    if directory.is_dir():
+        return False
+    missing = []
+    probe = directory
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for new in reversed(missing):
+        new.mkdir(mode=DIR_MODE)
+        owner = _owner_for(new.parent)
+        if owner is not None:
+            os.chown(new, *owner)
+    return True
+
+
+def ensure_runtime_dirs(policy: FilePolicy) -> list[Path]:
+    """Create the folders the PBX will write records and recordings into; return those created."""
+    return [directory for directory in policy.runtime_dirs if make_dirs(directory)]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -222,26 +226,29 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def apply(settings: Settings, files: Mapping[str, str], *, force: bool = False, dry_run: bool = False) -> ApplyResult:
+def apply(policy: FilePolicy, files: Mapping[str, str], *, force: bool = False,
+          dry_run: bool = False) -> ApplyResult:
     """Write the files that differ; raise ForeignFiles (writing nothing) if any is foreign.
 
     With `force`, foreign files are replaced and a copy of each is kept next to it once.
     With `dry_run`, nothing is written and the result says what would change.
     """
-    directory = config_dir(settings)
+    directory = policy.config_dir
     if not directory.is_dir():
-        raise OperationalError(f"The Asterisk config directory {directory} does not exist.")
-    changes = plan(settings, files)
+        raise OperationalError(f"The config directory {directory} does not exist.")
+    changes = plan(policy, files)
     foreign = [c.path for c in changes if c.status == "foreign"]
     if foreign and not force:
         raise ForeignFiles(foreign)
     changed = [c.name for c in changes if c.writes]
     if dry_run:
-        return ApplyResult(changes, dry_run=True, changed=changed)
+        return ApplyResult(changes, True, policy.redact, changed=changed)
     backups: list[Path] = []
     try:
-        ensure_runtime_dirs(settings)
+        ensure_runtime_dirs(policy)
         for c in changes:
+            if c.path.parent != directory:
+                make_dirs(c.path.parent)
             if c.status == "foreign":
                 backup = c.path.with_name(c.path.name + BACKUP_SUFFIX)
                 if not backup.exists():
@@ -254,35 +261,18 @@ def apply(settings: Settings, files: Mapping[str, str], *, force: bool = False, 
                 os.chmod(c.path, c.mode)
     except OSError as exc:
         raise OperationalError(f"Cannot write to {directory}: {exc.strerror}.") from None
-    return ApplyResult(changes, dry_run=False, changed=changed, backups=backups)
+    return ApplyResult(changes, False, policy.redact, changed=changed, backups=backups)
 
 
-def _redact(text: str) -> str:
-    return _SECRET_LINE.sub(lambda m: m.group("key") + "********", text)
-
-
-def unified_diff(change: Change) -> str:
-    """The `--diff` text of one change (secrets masked), empty when the content is unchanged."""
+def unified_diff(change: Change, redact: Callable[[str, str], str]) -> str:
+    """The `--diff` text of one change (secrets masked by `redact`, the policy's), empty when the
+    content is unchanged."""
     if not change.writes:
         return ""
-    old = _redact(change.old_text or "").splitlines(keepends=True)
-    new = _redact(change.new_text).splitlines(keepends=True)
+    old_text, new_text = redact(change.name, change.old_text or ""), redact(change.name, change.new_text)
     before = "/dev/null" if change.status == "new" else str(change.path)
-    return "".join(difflib.unified_diff(old, new, fromfile=before, tofile=str(change.path)))
-
-
-def reload_commands(changed: Iterable[str]) -> list[str]:
-    """The Asterisk CLI commands that load the changed files, in a safe order (may be empty)."""
-    wanted = set(changed)
-    return [cmd for name, cmd in _RELOADS if name in wanted]
-
-
-SendCommand = Callable[[str], Awaitable[str]]
-
-
-async def reload(send_command: SendCommand, changed: Iterable[str]) -> list[tuple[str, str]]:
-    """Send each needed reload command; return (command, Asterisk's output) pairs."""
-    return [(cmd, await send_command(cmd)) for cmd in reload_commands(changed)]
+    return "".join(difflib.unified_diff(old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+                                        fromfile=before, tofile=str(change.path)))
 
 
 __all__ = [
@@ -293,10 +283,10 @@ __all__ = [
     "config_dir",
     "ensure_runtime_dirs",
     "is_managed",
+    "make_dirs",
     "mode_for",
+    "path_in",
     "plan",
-    "reload",
-    "reload_commands",
     "unified_diff",
     "write_atomic",
 ]

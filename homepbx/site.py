@@ -17,13 +17,12 @@ from sqlalchemy.orm import Session
 
 from .errors import InvalidInput
 from .models import Agent, Queue, QueueMember, Role, SupervisorScope, Team
+from .pbx import SPY_MODES
 
 _EXTENSION = re.compile(r"[0-9]{2,10}")
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _REALM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# Order matters: it is the order of the feature codes in the dialplan.
-SPY_MODES: tuple[str, ...] = ("listen", "whisper", "barge")
 
 
 @dataclass(frozen=True)

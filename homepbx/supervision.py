@@ -1,90 +1,64 @@
 """Supervision: a supervisor listens to, whispers to or barges in on an agent's current call.
 
-`authorize()` checks everything it can in the database first (who is asking, on whom, in which
-mode), then `start()` asks Asterisk: it finds the agent's live channel, rings the supervisor's own
-softphone (`Originate PJSIP/<supervisor>`) with ChanSpy on that exact channel, and returns
-once Asterisk reports `ChanSpyStart`. Only a spy that really started is written to the audit
-log; a refused request changes nothing and rings nobody.
+`authorize_with()` checks everything it can in the database first (who is asking, on whom, in
+which mode) and returns a `SpyPlan`; the site's PBX then rings the supervisor's own softphone
+and spies on the agent's call (`Control.spy`), returning once the spy really started. Only a
+spy that started is written to the audit log; a refused request changes nothing and rings
+nobody. `spy()` runs the whole command in that order, with no transaction open while the PBX
+works.
 
-The spy command must reach Asterisk within half a second of being typed, Python's start
+The spy command must reach the PBX within half a second of being typed, Python's start
 included, so this module imports no SQLAlchemy: the permission rule is written once, in
 `authorize_with()`, as two plain SQL statements run through a `Query` callable. The CLI runs
-them on a bare sqlite3 connection (SQLAlchemy and the ORM models cost ~0.4-0.8 s to import on
-a loaded 2-core machine, most of the budget), or through a SQLAlchemy session
+them on a bare sqlite3/psycopg connection (SQLAlchemy and the ORM models cost ~0.4-0.8 s to
+import on a loaded 2-core machine, most of the budget), or through a SQLAlchemy session
 (`authorize()`, any backend). Either way the same statements and the same Python decide.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import audit, names
-from .asterisk import live
-from .asterisk.ami import AmiClient, Message
-from .errors import InvalidInput, NotFound, OperationalError
+from . import audit, backends, names
+from .errors import InvalidInput, NotFound
+from .pbx import SPY_MODES, SpyPlan, SpyResult
+from .schema_head import head_revision
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from .config import Settings
     from .models import Agent
+
+__all__ = [
+    "MARKS", "MODES", "PlainConnection", "Query", "SpyPlan", "SpyResult", "allowed_modes", "authorize",
+    "authorize_with", "check_mode", "held_modes", "may_switch", "record", "record_with", "session_query", "spy",
+]
 
 # Runs one SQL statement with `:name` parameters and returns its rows as tuples.
 Query = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 
+
+class PlainConnection(Protocol):
+    """A bare DB-API connection that is a Query (cli.common.PlainSqlite / PlainPostgres)."""
+
+    Error: type[Exception]  # the driver's DB-API Error
+
+    def __call__(self, sql: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 # Monotonic times of the spy's steps (the bench reads them: `homepbx spy` with HOMEPBX_BENCH_TIMES).
+# The backend's spy fills in its own steps (AMI ready, channel found...).
 MARKS: dict[str, float] = {}
 
-MODES: tuple[str, ...] = ("listen", "whisper", "barge")
-
-# ChanSpy options (Asterisk 22 `core show application ChanSpy`):
-#   q  no beep/announcement: the agent and the caller are not told;
-#   E  end the spy when the spied-on channel hangs up;
-#   u  the argument is a full channel name, not a prefix: we spy on that one call, never on
-#      another channel whose name happens to start the same way;
-#   w  whisper: the supervisor talks to the spied-on channel only. We spy on the AGENT's
-#      channel, so whisper reaches the agent and never the caller;
-#   B  barge: the supervisor talks to both parties.
-CHANSPY_OPTIONS: dict[str, str] = {"listen": "qEu", "whisper": "qEuw", "barge": "qEuB"}
-# `d`: DTMF 4/5/6 switches between listen, whisper and barge during the spy. It is given only
-# to supervisors allowed all three modes: with it, a listen-only supervisor could press 6 and
-# barge in, so the mode permission would mean nothing.
-MODE_SWITCH_OPTION = "d"
-
-# Seconds between the supervisor answering and ChanSpy reporting that it started.
-SPY_START_TIMEOUT = 5.0
-
-# OriginateResponse Reason codes (Asterisk's AST_CONTROL_* values) in plain words.
-_ORIGINATE_REASONS = {
-    "0": "could not be called (is the softphone registered?)",
-    "1": "hung up",
-    "3": "rang without an answer",
-    "5": "was busy",
-    "8": "could not be reached",
-}
-
-
-@dataclass(frozen=True)
-class SpyPlan:
-    """An authorised spy request: who, on whom, how; nothing has reached Asterisk yet."""
-
-    supervisor: str
-    agent: str
-    mode: str
-    options: str
-
-
-@dataclass(frozen=True)
-class SpyResult:
-    """A spy that Asterisk confirmed (ChanSpyStart)."""
-
-    plan: SpyPlan
-    agent_channel: str
-    supervisor_channel: str
-    seconds: float = field(default=0.0, compare=False)
+MODES: tuple[str, ...] = SPY_MODES
 
 
 def check_mode(mode: str) -> str:
@@ -106,12 +80,13 @@ def allowed_modes(supervisor: Agent) -> tuple[str, ...]:
     return held_modes(supervisor.spy_modes)
 
 
-def chanspy_options(mode: str, held: tuple[str, ...]) -> str:
-    """ChanSpy options for `mode`, with in-call mode switching only for holders of every mode."""
-    options = CHANSPY_OPTIONS[check_mode(mode)]
-    if set(held) == set(MODES):
-        options += MODE_SWITCH_OPTION
-    return options
+def may_switch(held: Sequence[str]) -> bool:
+    """Whether a supervisor may switch modes during a spy: only if they hold every mode.
+
+    Switching cannot be limited to some modes, so with it a listen-only supervisor could barge
+    in and the mode permission would mean nothing.
+    """
+    return set(held) == set(MODES)
 
 
 # Both people in one statement; the scope only when both exist. Columns of models.Agent and
@@ -154,7 +129,7 @@ def authorize_with(query: Query, supervisor: str, agent: str, mode: str) -> SpyP
         raise InvalidInput(f"Supervisor {sup_ext} is not allowed to {mode}.", field="mode")
     if team_id is None or not query(_SCOPE_SQL, {"supervisor_id": sup_id, "team_id": team_id}):
         raise InvalidInput(f"Agent {agent_ext} is not in a team supervisor {sup_ext} may supervise.", field="agent")
-    return SpyPlan(sup_ext, agent_ext, mode, chanspy_options(mode, held))
+    return SpyPlan(sup_ext, agent_ext, mode, mode_switch=may_switch(held))
 
 
 def session_query(session: Session) -> Query:
@@ -173,104 +148,85 @@ def authorize(session: Session, supervisor: str, agent: str, mode: str) -> SpyPl
     return authorize_with(session_query(session), supervisor, agent, mode)
 
 
-class _Waiter:
-    """Collects the events of interest from the moment it is attached, so none is missed."""
-
-    def __init__(self, client: AmiClient) -> None:
-        self.client = client
-        self.events: list[Message] = []
-        self._changed = asyncio.Event()
-        for name in ("OriginateResponse", "ChanSpyStart"):
-            client.add_event_handler(name, self._on_event)
-
-    def _on_event(self, event: Message) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def detach(self) -> None:
-        for name in ("OriginateResponse", "ChanSpyStart"):
-            self.client.remove_event_handler(name, self._on_event)
-
-    async def first(self, name: str, match: dict[str, str], timeout: float) -> Message | None:
-        """The first event `name` whose headers equal `match`, or None after `timeout`."""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    for ev in self.events:
-                        if ev.name.lower() == name.lower() and all(ev.get(k) == v for k, v in match.items()):
-                            return ev
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            return None
-
-
-async def start(
-    client: AmiClient, plan: SpyPlan, ring_timeout: float = 30.0, start_timeout: float | None = None
-) -> SpyResult:
-    """Ring the supervisor and spy on the agent's current call; return once ChanSpyStart is seen.
-
-    The client must receive `call` events. Raises live.NotOnCall (exit 2) if the agent has no
-    answered call, OperationalError (exit 1) if the supervisor's softphone does not answer or
-    the spy does not start (the supervisor's leg is then hung up: nothing is left half-done).
-    """
-    began = MARKS["ami_ready"] = time.monotonic()
-    channel = await live.agent_call(client, plan.agent)
-    MARKS["channel_found"] = time.monotonic()
-    waiter = _Waiter(client)
-    try:
-        response = await client.action(
-            "Originate",
-            {
-                "Channel": f"PJSIP/{plan.supervisor}",
-                "Application": "ChanSpy",
-                "Data": f"{channel.name},{plan.options}",
-                "CallerID": f'"{plan.mode.capitalize()} {plan.agent}" <{plan.agent}>',
-                "Timeout": str(int(ring_timeout * 1000)),
-                "Async": "true",
-            },
-        )
-        MARKS["originate_accepted"] = time.monotonic()
-        response.raise_for_error()
-        action_id = response.get("ActionID") or ""
-        origin = await waiter.first("OriginateResponse", {"ActionID": action_id}, ring_timeout + 5)
-        if origin is None:
-            raise OperationalError(f"Asterisk did not say whether supervisor {plan.supervisor}'s softphone answered.")
-        if (origin.get("Response") or "") != "Success":
-            why = _ORIGINATE_REASONS.get(origin.get("Reason") or "", "did not answer")
-            raise OperationalError(f"Supervisor {plan.supervisor}'s softphone {why}.")
-        MARKS["answered"] = time.monotonic()
-        sup_channel = origin.get("Channel") or ""
-        started = await waiter.first(
-            "ChanSpyStart", {"SpyeeChannel": channel.name},
-            SPY_START_TIMEOUT if start_timeout is None else start_timeout,
-        )
-        if started is None:
-            # The agent's call probably ended while the supervisor's phone rang: do not leave
-            # the supervisor on a silent ChanSpy waiting for a channel that is gone.
-            if sup_channel:
-                await client.action("Hangup", {"Channel": sup_channel})
-            raise OperationalError(f"Spying on agent {plan.agent} did not start: the call may have ended.")
-        MARKS["spy_started"] = time.monotonic()
-        return SpyResult(plan, channel.name, started.get("SpyerChannel") or sup_channel, time.monotonic() - began)
-    finally:
-        waiter.detach()
-
-
 def record_with(query: Query, result: SpyResult) -> None:
-    """Write the spy to the audit log (who, whom, mode; the entry's time is when)."""
-    audit.record_with(
-        query,
-        f"spy.{result.plan.mode}",
-        result.plan.agent,
-        supervisor=result.plan.supervisor,
-        agent=result.plan.agent,
-        mode=result.plan.mode,
-        agent_channel=result.agent_channel,
-        supervisor_channel=result.supervisor_channel,
-    )
+    """Write the spy to the audit log (who, whom, mode; the entry's time is when).
+
+    The backend's detail (on Asterisk: both channel names) goes into the entry as it is, for
+    whoever reads the log; nothing here interprets it.
+    """
+    plan = result.plan
+    details = {**result.detail, "supervisor": plan.supervisor, "agent": plan.agent, "mode": plan.mode}
+    audit.record_with(query, f"spy.{plan.mode}", plan.agent, **details)
 
 
 def record(session: Session, result: SpyResult) -> None:
     """`record_with()` through a SQLAlchemy session (committed with the session)."""
     record_with(session_query(session), result)
+
+
+# --- the command, in order: check, commit, PBX, audit ---------------------------------------------
+
+def spy(
+    settings: Settings,
+    supervisor: str,
+    agent: str,
+    mode: str,
+    ring_timeout: float,
+    *,
+    connect: Callable[[], PlainConnection | None],
+    session: Callable[[], AbstractContextManager[Session]],
+) -> SpyResult:
+    """Authorise, ring the supervisor and spy on the agent's call, audit it; return once it started.
+
+    Refused (InvalidInput/NotFound, exit 2): nothing reaches the PBX and nothing is written.
+    The check and the audit entry go through `connect()`'s bare connection when it gives one
+    that works (the fast path: no SQLAlchemy), else through `session()` (a transaction that
+    checks the schema and says what is wrong). No transaction is open while the PBX rings the
+    supervisor: the check is committed first, the audit entry is a transaction of its own.
+    """
+    conn = connect()
+    try:
+        plan = _authorize_plain(conn, supervisor, agent, mode) if conn is not None else None
+        if plan is None:
+            if conn is not None:
+                conn.close()
+                conn = None  # unusable (missing schema, locked...): the session path does it all
+            with session() as s:
+                plan = authorize(s, supervisor, agent, mode)
+        MARKS["authorized"] = time.monotonic()
+        authorized = plan  # not Optional: the closure below sees this name
+        result = backends.run(settings, lambda control: control.spy(authorized, ring_timeout), events=True)
+        _record(conn, session, result)
+        MARKS["recorded"] = time.monotonic()
+        return result
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _authorize_plain(conn: PlainConnection, supervisor: str, agent: str, mode: str) -> SpyPlan | None:
+    """`authorize_with()` on the bare connection, committed; None if it cannot be used there."""
+    try:
+        # The same schema check as every command, without SQLAlchemy: an out-of-date
+        # database takes the session path, which says so.
+        if [tuple(r) for r in conn("SELECT version_num FROM alembic_version", {})] != [(head_revision(),)]:
+            return None
+        plan = authorize_with(conn, supervisor, agent, mode)
+        conn.commit()  # ends the read (PostgreSQL opened a transaction for it)
+    except conn.Error:
+        return None
+    return plan
+
+
+def _record(conn: PlainConnection | None, session: Callable[[], AbstractContextManager[Session]],
+            result: SpyResult) -> None:
+    """The audit entry of a spy that started, through the bare connection if there is one."""
+    if conn is not None:
+        try:
+            record_with(conn, result)
+            conn.commit()
+            return
+        except conn.Error:
+            pass  # the spy is running: its audit entry must be written, through SQLAlchemy then
+    with session() as s:
+        record(s, result)

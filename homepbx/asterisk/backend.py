@@ -11,6 +11,7 @@ from ..pbx import (
     ActiveRecording,
     AgentCall,
     AgentStatus,
+    CollectTotals,
     LiveCall,
     QueueSnapshot,
     QueueTarget,
@@ -20,10 +21,14 @@ from ..pbx import (
 )
 from . import calls, queues, recording, spy
 from .ami import AmiClient
-from .config_target import CONFIG, reload
+
+# The spy command's 0.5 s budget (its Python start included) leaves no room for SQLAlchemy:
+# what needs it (rendering, the collector, the lab's site) is imported when used.
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..pbx import ConfigTarget
+    from .lab import LabPBX
 
 T = TypeVar("T")
 
@@ -36,6 +41,8 @@ class AsteriskControl:
         self.settings = settings
 
     async def reload(self, changed: Sequence[str]) -> list[str]:
+        from .config_target import reload
+
         return await reload(self.client, changed)
 
     async def live_calls(self, agents: set[str], queues_by_ext: Mapping[str, str]) -> list[LiveCall]:
@@ -78,7 +85,24 @@ class AsteriskControl:
 
 class AsteriskBackend:
     name = "asterisk"
-    config = CONFIG
+    title = "Asterisk"
+
+    @property
+    def config(self) -> ConfigTarget:
+        from .config_target import CONFIG
+
+        return CONFIG
+
+    def lab(self, settings: Settings) -> LabPBX:
+        from .lab import LabPBX
+
+        return LabPBX(settings)
+
+    def collect(self, settings: Settings) -> CollectTotals:
+        from .records.collector import run_forever
+
+        totals = run_forever(settings)
+        return CollectTotals(calls=totals.calls, agent_events=totals.agent_events)
 
     @asynccontextmanager
     async def control(self, settings: Settings, *, events: bool = False) -> AsyncIterator[AsteriskControl]:

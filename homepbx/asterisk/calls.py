@@ -12,25 +12,27 @@ channel would transfer the agent to the target instead.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import names
+from ..errors import InvalidInput
+from ..pbx import LiveCall, Target
 from .ami import AmiClient
-from ..errors import InvalidInput, NotFound
 from .live import Channel, agent_call, channels
-from ..models import Agent, Queue
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # The transferee (the caller) runs the target extension in this context: it holds every
 # enabled agent and includes the queues, whatever context the caller came in through.
 TRANSFER_CONTEXT = "homepbx-agents"
 
-# Set by MixMonitor's i() option on a recorded channel (homepbx.recording, dialplans/asterisk/queues.j2).
+# Set by MixMonitor's i() option on a recorded channel (homepbx.asterisk.recording, dialplans/asterisk/queues.j2).
 RECORDING_ID_VAR = "HOMEPBX_MIXMON"
 # "1" on the recorded channel while the recording is paused (MixMonitorMute), so a recording
 # moved to another channel by a transfer stays paused.
@@ -45,40 +47,6 @@ RECORDING_APPEND_OPTIONS = f"abi({RECORDING_ID_VAR})"
 
 # Device states in which an agent can take a transferred call.
 _FREE_STATES = {"NOT_INUSE"}
-
-
-@dataclass(frozen=True)
-class LiveCall:
-    """One call in progress, as Asterisk reports it."""
-
-    linkedid: str
-    caller: str
-    caller_name: str
-    agents: tuple[str, ...]
-    queue: str
-    state: str  # talking | waiting (in a queue, not yet with an agent) | ringing
-    seconds: int
-    channels: tuple[str, ...] = field(default=())
-
-    @property
-    def agent(self) -> str:
-        return ",".join(self.agents)
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["agents"] = list(self.agents)
-        data["channels"] = list(self.channels)
-        return data
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a transfer sends the caller."""
-
-    exten: str
-    label: str  # "agent 4302" / "queue support"
-    agent: str = ""  # the target agent's extension, '' for a queue
-    max_wait: int = 0  # a queue's waiting limit in seconds (0: none)
 
 
 def group_calls(chans: list[Channel], agent_exts: set[str], queue_by_ext: dict[str, str]) -> list[LiveCall]:
@@ -126,42 +94,15 @@ def group_calls(chans: list[Channel], agent_exts: set[str], queue_by_ext: dict[s
         else:
             state = "ringing" if caller.state != "Up" or any(c.state != "Up" for c in members) else "connected"
         calls.append(LiveCall(
-            linkedid=caller.linkedid, caller=caller.caller_num, caller_name=caller.caller_name,
+            call_id=caller.linkedid, caller=caller.caller_num, caller_name=caller.caller_name,
             agents=tuple(agents), queue=queue, state=state, seconds=caller.seconds,
-            channels=tuple(sorted(c.name for c in members)),
         ))
-    return sorted(calls, key=lambda c: (-c.seconds, c.linkedid))
-
-
-def site_names(session: Session) -> tuple[set[str], dict[str, str]]:
-    """Agent extensions and queue extension -> name, to label live channels."""
-    agents = set(session.scalars(select(Agent.extension)))
-    queues = {q.extension: q.name for q in session.scalars(select(Queue))}
-    return agents, queues
+    return sorted(calls, key=lambda c: (-c.seconds, c.call_id))
 
 
 async def live_calls(client: AmiClient, agent_exts: set[str], queue_by_ext: dict[str, str]) -> list[LiveCall]:
     """Every call in progress on the PBX."""
     return group_calls(await channels(client), agent_exts, queue_by_ext)
-
-
-def resolve_target(session: Session, value: str) -> Target:
-    """An enabled agent's extension, a queue's extension or a queue's name; NotFound otherwise."""
-    value = names.transfer_target(value)
-    if value[:1].isdigit():
-        agent = session.scalar(select(Agent).where(Agent.extension == value))
-        if agent is not None:
-            if not agent.enabled:
-                raise InvalidInput(f"Agent {value} is disabled and cannot take calls.", field="target")
-            return Target(value, f"agent {value}", agent=value)
-        queue = session.scalar(select(Queue).where(Queue.extension == value))
-        if queue is None:
-            raise NotFound(f"No agent or queue has extension {value}.", field="target")
-    else:
-        queue = session.scalar(select(Queue).where(Queue.name == value))
-        if queue is None:
-            raise NotFound(f"No queue is named {value!r}.", field="target")
-    return Target(queue.extension, f"queue {queue.name}", max_wait=queue.max_wait)
 
 
 async def bridge_peers(client: AmiClient, channel: Channel) -> list[Channel]:
@@ -189,10 +130,38 @@ async def _check_target_free(client: AmiClient, target: Target) -> None:
 
 
 # Called, instead of waiting, when the hand-over of a recording may take long: an attended
-# transfer (until the agent hangs up) or a blind one to a queue (until an agent answers). The CLI
-# hands the wait to a follower process so the command returns at once. Arguments: "blind" or
-# "attended", the caller's channel, the transferring agent's channel, the recording, the wait.
-Follow = Callable[[str, str, str, "Recording", float], None]
+# transfer (until the agent hangs up) or a blind one to a queue (until an agent answers), so the
+# command returns at once (`follower` hands the wait to a detached process). Arguments: "blind"
+# or "attended", the caller's channel, the transferring agent's channel, the recording, the wait.
+Follow = Callable[[str, str, str, "MixMonitor", float], None]
+
+
+def follower(settings: Settings) -> Follow:
+    """A `Follow` that hands the wait to a detached `python -m homepbx.asterisk.follow`.
+
+    The follower reads the same settings file (`settings.source`; none: its defaults and
+    environment, as this process did).
+    """
+    source = settings.source
+
+    def spawn(kind: str, caller: str, old: str, rec: MixMonitor, wait: float) -> None:
+        args = [sys.executable, "-m", "homepbx.asterisk.follow"]
+        if source is not None:
+            args += ["--config", str(source)]
+        args += [caller, old, rec.mixmonitor_id, rec.path, "--wait", f"{wait:.0f}"]
+        if kind == "blind":
+            args.append("--blind")
+        if rec.muted:
+            args.append("--muted")
+        if rec.channel and rec.channel != caller:
+            args += ["--source", rec.channel]
+        # Its own session: the follower outlives this command (and a closing terminal), and ends
+        # by itself when the transfer completes, is abandoned, the caller hangs up, or `wait` passes.
+        subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+
+    return spawn
+
 
 # The longest a hand-over waits for a queue with no waiting limit to put the caller with an agent.
 UNLIMITED_QUEUE_WAIT = 3600.0
@@ -207,8 +176,8 @@ def handover_wait(target: Target, agent_wait: float) -> float:
 
 
 async def transfer(client: AmiClient, agent: str, target: Target, *, attended: bool = False,
-                   wait: float = 35.0, attended_wait: float = 120.0, follow: Follow | None = None) -> Channel:
-    """Transfer agent `agent`'s call to `target`; return the agent's channel that was acted on.
+                   wait: float = 35.0, attended_wait: float = 120.0, follow: Follow | None = None) -> None:
+    """Transfer agent `agent`'s call to `target` (acting on the agent's channel).
 
     Blind: the caller leaves at once and rings the target (or waits in the target queue).
     Attended: the caller is held while the agent talks to the target; hanging up completes it,
@@ -238,11 +207,11 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
             await set_owner(client, caller.name, "")
         raise
     if recording is None:
-        return chan
+        return
     if follow is not None and (attended or not target.agent):
         # It clears the mark when done.
         follow("attended" if attended else "blind", caller.name, chan.name, recording, hand_wait)
-        return chan
+        return
     try:
         if attended:
             await follow_attended_transfer(client, caller.name, chan.name, recording, hand_wait)
@@ -250,7 +219,6 @@ async def transfer(client: AmiClient, agent: str, target: Target, *, attended: b
             await hand_recording_over(client, caller.name, chan.name, recording, hand_wait)
     finally:
         await set_owner(client, caller.name, "")
-    return chan
 
 
 async def set_owner(client: AmiClient, caller: str, until: str) -> None:
@@ -268,7 +236,9 @@ async def owned_elsewhere(client: AmiClient, caller: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Recording:
+class MixMonitor:
+    """A homepbx recording's MixMonitor, as found on a channel's variables."""
+
     mixmonitor_id: str
     path: str
     muted: bool
@@ -283,17 +253,17 @@ async def getvar(client: AmiClient, channel: str, variable: str) -> str:
     return (response.get("Value") or "") if response.success else ""
 
 
-async def recording_on(client: AmiClient, channel: str) -> Recording | None:
+async def recording_on(client: AmiClient, channel: str) -> MixMonitor | None:
     """The homepbx recording running on `channel` (its MixMonitor id, file, pause), if any."""
     mixmonitor_id = await getvar(client, channel, RECORDING_ID_VAR)
     if not mixmonitor_id:
         return None
     path = await getvar(client, channel, "MIXMONITOR_FILENAME")
     muted = await getvar(client, channel, RECORDING_MUTED_VAR) == "1"
-    return Recording(mixmonitor_id, path, muted, channel) if path else None
+    return MixMonitor(mixmonitor_id, path, muted, channel) if path else None
 
 
-async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Recording,
+async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: MixMonitor,
                               wait: float) -> bool:
     """After a blind transfer of a recorded call, carry the recording over to the new agent's channel.
 
@@ -326,7 +296,7 @@ async def hand_recording_over(client: AmiClient, caller: str, old: str, rec: Rec
     return False
 
 
-async def _move_recording(client: AmiClient, caller: str, target: str, rec: Recording) -> bool:
+async def _move_recording(client: AmiClient, caller: str, target: str, rec: MixMonitor) -> bool:
     """Stop the recording's MixMonitor and start one on `target`, appending to the same file.
 
     A recording on the transferring agent's channel has already ended with that channel: the
@@ -339,7 +309,7 @@ async def _move_recording(client: AmiClient, caller: str, target: str, rec: Reco
     return await _start_recording(client, target, rec)
 
 
-async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec: Recording,
+async def follow_attended_transfer(client: AmiClient, caller: str, old: str, rec: MixMonitor,
                                    wait: float) -> bool:
     """Hand a recording over once an attended transfer has put the caller with the new agent.
 
@@ -399,7 +369,7 @@ async def _through_local(client: AmiClient, peer: Channel) -> str | None:
     return real[0].name if real else None
 
 
-async def _start_recording(client: AmiClient, channel: str, rec: Recording) -> bool:
+async def _start_recording(client: AmiClient, channel: str, rec: MixMonitor) -> bool:
     headers = {"Channel": channel, "File": rec.path, "Options": RECORDING_APPEND_OPTIONS}
     (await client.action("MixMonitor", headers)).raise_for_error()
     if rec.muted:

@@ -29,7 +29,7 @@ from .ami import AmiClient, Message
 log = logging.getLogger("homepbx.asterisk.transfer_watch")
 
 # calls.hand_recording_over or calls.follow_attended_transfer: (client, caller, agent, recording, wait).
-HandOver = Callable[[AmiClient, str, str, calls.Recording, float], Awaitable[bool]]
+HandOver = Callable[[AmiClient, str, str, calls.MixMonitor, float], Awaitable[bool]]
 
 
 class TransferWatch:

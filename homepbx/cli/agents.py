@@ -12,8 +12,8 @@ from ..models import Agent
 from ..provisioning import AgentSpec, SoftphoneSettings
 from .common import AppContext, emit, emit_one, hint_apply, json_option, pass_app
 
-if TYPE_CHECKING:  # the AMI layer is imported only by the commands that use it (fast --help)
-    from ..agent_state import AgentStatus
+if TYPE_CHECKING:  # the PBX layer is imported only by the commands that use it (fast --help)
+    from ..pbx import AgentStatus
 
 
 def agent_row(agent: Agent) -> dict[str, object]:
@@ -219,27 +219,16 @@ def _print_status(status: AgentStatus, as_json: bool) -> None:
     emit_one(status.row(), as_json)
 
 
-def _queue_membership_command(app: AppContext, extension: str, queue: str | None, as_json: bool, login: bool) -> None:
-    from .. import agent_state
-    from ..asterisk.ami import run_actions
-
-    act = agent_state.login if login else agent_state.logout
-    with app.session() as session:
-        a, targets = agent_state.member_queues(session, extension, queue)
-        status = run_actions(app.settings.ami, lambda c: act(c, a.extension, targets))
-        agent_state.record(session, "agent.login" if login else "agent.logout", a.extension,
-                           queues=[t.queue for t in targets])
-    _print_status(status, as_json)
-
-
 @agent.command("login")
 @click.argument("extension")
 @click.option("--queue", default=None, help="Only this queue (default: every queue the agent is a member of).")
 @json_option
 @pass_app
 def login(app: AppContext, extension: str, queue: str | None, as_json: bool) -> None:
-    """Log an agent in to their queues; prints the state Asterisk then reports."""
-    _queue_membership_command(app, extension, queue, as_json, login=True)
+    """Log an agent in to their queues; prints the state the PBX then reports."""
+    from .. import agent_state
+
+    _print_status(agent_state.login(app.settings, app.session, extension, queue), as_json)
 
 
 @agent.command("logout")
@@ -248,8 +237,10 @@ def login(app: AppContext, extension: str, queue: str | None, as_json: bool) -> 
 @json_option
 @pass_app
 def logout(app: AppContext, extension: str, queue: str | None, as_json: bool) -> None:
-    """Log an agent out of their queues; prints the state Asterisk then reports."""
-    _queue_membership_command(app, extension, queue, as_json, login=False)
+    """Log an agent out of their queues; prints the state the PBX then reports."""
+    from .. import agent_state
+
+    _print_status(agent_state.logout(app.settings, app.session, extension, queue), as_json)
 
 
 @agent.command("pause")
@@ -259,15 +250,9 @@ def logout(app: AppContext, extension: str, queue: str | None, as_json: bool) ->
 @pass_app
 def pause(app: AppContext, extension: str, reason: str, as_json: bool) -> None:
     """Pause an agent in every queue: no queue call reaches them until `agent unpause`."""
-    from .. import agent_state, names
-    from ..asterisk.ami import run_actions
+    from .. import agent_state
 
-    reason = names.reason(reason)
-    with app.session() as session:
-        a = provisioning.get_agent(session, extension)
-        status = run_actions(app.settings.ami, lambda c: agent_state.set_paused(c, a.extension, True, reason))
-        agent_state.record(session, "agent.pause", a.extension, reason=reason)
-    _print_status(status, as_json)
+    _print_status(agent_state.pause(app.settings, app.session, extension, reason), as_json)
 
 
 @agent.command("unpause")
@@ -277,13 +262,8 @@ def pause(app: AppContext, extension: str, reason: str, as_json: bool) -> None:
 def unpause(app: AppContext, extension: str, as_json: bool) -> None:
     """Unpause an agent: queue calls reach them again."""
     from .. import agent_state
-    from ..asterisk.ami import run_actions
 
-    with app.session() as session:
-        a = provisioning.get_agent(session, extension)
-        status = run_actions(app.settings.ami, lambda c: agent_state.set_paused(c, a.extension, False))
-        agent_state.record(session, "agent.unpause", a.extension)
-    _print_status(status, as_json)
+    _print_status(agent_state.unpause(app.settings, app.session, extension), as_json)
 
 
 @agent.command("status")
@@ -293,19 +273,11 @@ def unpause(app: AppContext, extension: str, as_json: bool) -> None:
 def status(app: AppContext, extension: str | None, as_json: bool) -> None:
     """Queue state of one agent or of all: logged out, available, on call, paused (with the reason).
 
-    The state is what Asterisk reports (QueueStatus), not what homepbx last asked for.
+    The state is what the PBX reports, not what homepbx last asked for.
     """
     from .. import agent_state
-    from ..asterisk.ami import run_actions
-    from ..models import Role
 
-    with app.session() as session:
-        if extension is not None:
-            extension = provisioning.get_agent(session, extension).extension
-            known: list[str] = [extension]
-        else:
-            known = [a.extension for a in provisioning.list_agents(session) if a.role == Role.agent and a.enabled]
-    rows = run_actions(app.settings.ami, lambda c: agent_state.statuses(c, known, extension))
+    rows = agent_state.status(app.settings, app.session, extension)
     if extension is not None:
         _print_status(rows[0], as_json)
     else:

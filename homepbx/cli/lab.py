@@ -1,4 +1,5 @@
-"""`homepbx lab ...` and `homepbx quickstart`: a real Asterisk 22 on this machine, to try homepbx."""
+"""`homepbx lab ...` and `homepbx quickstart`: a real PBX on this machine (Asterisk 22, or a
+FreeSWITCH 1.10 built once from source), to try homepbx."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,16 +15,27 @@ from .. import config
 from ..config import Settings
 from .common import AppContext, pass_app
 
+if TYPE_CHECKING:
+    from ..pbx import Lab
+
 SETTINGS_FILE = "homepbx.toml"
 
 
-def lab_site_settings(app: AppContext) -> tuple[Settings, Path]:
-    """The settings of the lab's own homepbx site: the lab PBX plus a SQLite database in the lab root."""
-    from ..asterisk.lab import LabPBX
+backend_option = click.option(
+    "--backend", type=click.Choice(["asterisk", "freeswitch"]), default="asterisk", show_default=True,
+    help="Which PBX the lab runs.")
 
-    pbx = LabPBX(app.settings)
-    settings = pbx.lab_settings()
-    root = Path(app.settings.lab.root)
+
+def _lab(app: AppContext, backend: str) -> Lab:
+    from .. import backends
+
+    return backends.by_name(backend).lab(app.settings)
+
+
+def lab_site_settings(app: AppContext, backend: str = "asterisk") -> tuple[Settings, Path]:
+    """The settings of the lab's own homepbx site: the lab PBX plus a SQLite database in the lab root."""
+    settings = _lab(app, backend).lab_settings()
+    root = Path(app.settings.lab.freeswitch_root if backend == "freeswitch" else app.settings.lab.root)
     settings = replace(settings, database=replace(settings.database, url=f"sqlite:///{root / 'homepbx.db'}"))
     return settings, root / SETTINGS_FILE
 
@@ -35,20 +48,19 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def bring_up(app: AppContext, rebuild: bool) -> tuple[Settings, Path]:
+def bring_up(app: AppContext, rebuild: bool, backend: str = "asterisk") -> tuple[Settings, Path]:
     """Build (once) and start the lab PBX with the lab site's configuration applied."""
     from .. import db, publish
-    from ..asterisk.lab import LabPBX
     from ..lab.chroot import require_root
 
     require_root()
-    pbx = LabPBX(app.settings)
+    pbx = _lab(app, backend)
     if rebuild:
         pbx.down()
-    if not pbx.chroot.is_built() or rebuild:
+    if backend == "asterisk" and (not pbx.is_built() or rebuild):
         click.echo("Building the lab (Debian sid + Asterisk 22 + baresip): about a minute, once.", err=True)
-    pbx.chroot.ensure(rebuild=rebuild)
-    settings, settings_path = lab_site_settings(app)
+    pbx.ensure_built(rebuild=rebuild)
+    settings, settings_path = lab_site_settings(app, backend)
     _write_private(settings_path, "# The lab's homepbx site (written by `homepbx lab up`).\n" + config.to_toml(settings))
     db.upgrade(settings.database.url)
     running = pbx.status().running
@@ -63,13 +75,15 @@ def lab() -> None:
 
 
 @lab.command("up")
-@click.option("--rebuild", is_flag=True, help="Rebuild the chroot from nothing first.")
+@click.option("--rebuild", is_flag=True, help="Rebuild the chroot from nothing first (Asterisk only).")
+@backend_option
 @pass_app
-def up(app: AppContext, rebuild: bool) -> None:
+def up(app: AppContext, rebuild: bool, backend: str) -> None:
     """Start the lab PBX (building it once), with the lab site's configuration applied."""
-    settings, settings_path = bring_up(app, rebuild)
+    settings, settings_path = bring_up(app, rebuild, backend)
     a = settings.sip
-    click.echo(f"The lab PBX runs on {a.bind_address}: SIP {a.udp_port} (UDP/TCP), TLS {a.tls_port}, AMI {settings.ami.port}.")
+    control = f"AMI {settings.ami.port}" if backend == "asterisk" else f"ESL {settings.esl.port}"
+    click.echo(f"The lab PBX runs on {a.bind_address}: SIP {a.udp_port} (UDP/TCP), TLS {a.tls_port}, {control}.")
     click.echo("Use the lab's own homepbx site with:")
     click.echo(f"  export HOMEPBX_CONFIG={settings_path}")
     click.echo("  homepbx agent add 1001 --name 'First Agent' && homepbx apply")
@@ -77,25 +91,24 @@ def up(app: AppContext, rebuild: bool) -> None:
 
 
 @lab.command("down")
+@backend_option
 @pass_app
-def down(app: AppContext) -> None:
+def down(app: AppContext, backend: str) -> None:
     """Stop the lab PBX (only what the lab started) and unmount what it mounted."""
-    from ..asterisk.lab import LabPBX
     from ..lab.chroot import require_root
 
     require_root()
-    LabPBX(app.settings).down()
+    _lab(app, backend).down()
     click.echo("The lab PBX is stopped.")
 
 
 @lab.command("status")
 @click.option("--json", "as_json", is_flag=True)
+@backend_option
 @pass_app
-def status(app: AppContext, as_json: bool) -> None:
+def status(app: AppContext, as_json: bool, backend: str) -> None:
     """Is the lab built and running?"""
-    from ..asterisk.lab import LabPBX
-
-    st = LabPBX(app.settings).status()
+    st = _lab(app, backend).status()
     if as_json:
         click.echo(json.dumps(asdict(st), indent=2))
         return
@@ -105,30 +118,29 @@ def status(app: AppContext, as_json: bool) -> None:
 
 @lab.command("logs")
 @click.option("-n", "--lines", type=int, default=50, show_default=True)
+@backend_option
 @pass_app
-def logs(app: AppContext, lines: int) -> None:
-    """Show the end of the lab Asterisk's log."""
-    from ..asterisk.lab import LabPBX
-
-    click.echo(LabPBX(app.settings).logs(lines))
+def logs(app: AppContext, lines: int, backend: str) -> None:
+    """Show the end of the lab PBX's log."""
+    click.echo(_lab(app, backend).logs(lines))
 
 
 @lab.command("shell")
+@backend_option
 @pass_app
-def shell(app: AppContext) -> None:
-    """Open the lab Asterisk's console (asterisk -rvvv)."""
-    from ..asterisk.lab import LabPBX
-
-    raise SystemExit(LabPBX(app.settings).shell())
+def shell(app: AppContext, backend: str) -> None:
+    """Open the lab PBX's console (asterisk -rvvv, or fs_cli)."""
+    raise SystemExit(_lab(app, backend).shell())
 
 
 DEMO_AGENTS = (("1001", "Agent Alice", "agent"), ("1002", "Agent Bob", "agent"), ("2001", "Supervisor Sam", "supervisor"))
 
 
 @click.command()
-@click.option("--rebuild", is_flag=True, help="Rebuild the lab chroot from nothing first.")
+@click.option("--rebuild", is_flag=True, help="Rebuild the lab chroot from nothing first (Asterisk only).")
+@backend_option
 @pass_app
-def quickstart(app: AppContext, rebuild: bool) -> None:
+def quickstart(app: AppContext, rebuild: bool, backend: str) -> None:
     """Start the lab and provision a demo site: two agents, a supervisor, a team and a queue.
 
     Prints the softphone settings of each account (new passwords on every run).
@@ -137,7 +149,7 @@ def quickstart(app: AppContext, rebuild: bool) -> None:
     from ..provisioning import AgentSpec
     from .agents import show_credentials
 
-    settings, settings_path = bring_up(app, rebuild)
+    settings, settings_path = bring_up(app, rebuild, backend)
     shown = []
     with db.session_scope(settings.database.url) as session:
         existing = {a.extension for a in provisioning.list_agents(session)}

@@ -35,15 +35,15 @@ _TABLE_COLUMNS = {
 @click.command()
 @pass_app
 def collect(app: AppContext) -> None:
-    """Collect call records and agent events from Asterisk until SIGTERM.
+    """Collect call records and agent events from the site's PBX until SIGTERM.
 
-    Reads what Asterisk wrote to its CEL and queue_log files while the collector was away, then
-    follows AMI live. Logs are JSON lines on stderr. Safe to restart or run after a crash:
-    nothing is stored twice.
+    Reads what the PBX wrote to its record files while the collector was away (Asterisk: CEL and
+    queue_log), then follows its live events (AMI). Logs are JSON lines on stderr. Safe to restart
+    or run after a crash: nothing is stored twice.
     """
-    from ..asterisk.records.collector import run_forever
+    from .. import backends
 
-    totals = run_forever(app.settings)
+    totals = backends.backend(app.settings).collect(app.settings)
     click.echo(f"Stopped: {totals.calls} calls and {totals.agent_events} agent events stored.", err=True)
 
 

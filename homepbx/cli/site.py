@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,36 @@ def write_settings_file(path: Path, settings: config.Settings) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("# homepbx settings (created by `homepbx init`).\n")
         handle.write(config.to_toml(settings))
+
+
+HOSTS_FILE = Path("/etc/hosts")
+
+
+def hostname_warning(hostname: str | None = None, hosts_file: Path = HOSTS_FILE) -> str | None:
+    """A warning when this server's host name is not in /etc/hosts, else None.
+
+    A PBX looks its own host name up to find "our address" (Asterisk does for every call leg
+    when RTP listens on every address): through DNS, each lookup can stall calls for seconds.
+    """
+    name = hostname if hostname is not None else socket.gethostname()
+    try:
+        lines = hosts_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    wanted = {name.lower(), name.split(".", 1)[0].lower()}
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) > 1 and wanted & {f.lower() for f in fields[1:]}:
+            return None
+    return (f"Warning: this server's host name {name!r} is not in {hosts_file}: the PBX may look it up "
+            f"through DNS on every call, and a slow resolver then stalls calls. Add a line "
+            f"'<this server's address> {name}' to {hosts_file}, or set sip.bind_address to that address.")
+
+
+def _warn_hostname() -> None:
+    warning = hostname_warning()
+    if warning:
+        click.echo(warning, err=True)
 
 
 @click.command()
@@ -62,6 +93,7 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
     database.upgrade(url)
     click.echo(f"Database ready at {url} (schema {database.current_revision(url)}).")
     click.echo("Next: `homepbx team add NAME`, `homepbx agent add EXT --name NAME`, then `homepbx apply`.")
+    _warn_hostname()
 
 
 @click.group("db")
@@ -116,42 +148,35 @@ db = db_group
               help="Folder to write the files into (created if missing).")
 @pass_app
 def render(app: AppContext, out_dir: Path) -> None:
-    """Render the Asterisk configuration into a folder, without touching Asterisk."""
+    """Render the PBX configuration into a folder, without touching the PBX."""
     from .. import publish
-    from ..apply import mode_for, write_atomic
 
-    files = publish.render(app.settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        write_atomic(out_dir / name, text, mode_for(name))
-    click.echo(f"Rendered {len(files)} files into {out_dir}.")
+    names = publish.render_to(app.settings, out_dir)
+    click.echo(f"Rendered {len(names)} files into {out_dir}.")
 
 
 @click.command()
 @click.option("--diff", "show_diff", is_flag=True, help="Show a unified diff of every change.")
 @click.option("--dry-run", is_flag=True, help="Change nothing; say what would change.")
 @click.option("--force", is_flag=True, help="Overwrite files homepbx did not write (a copy is kept).")
-@click.option("--no-reload", is_flag=True, help="Write the files but do not reload Asterisk.")
-@click.option("--reload", "always_reload", is_flag=True, help="Reload Asterisk even if no file changed.")
+@click.option("--no-reload", is_flag=True, help="Write the files but do not reload the PBX.")
+@click.option("--reload", "always_reload", is_flag=True, help="Reload the PBX even if no file changed.")
 @pass_app
 def apply(app: AppContext, show_diff: bool, dry_run: bool, force: bool, no_reload: bool, always_reload: bool) -> None:
-    """Write the Asterisk configuration atomically and reload Asterisk for what changed."""
+    """Write the PBX configuration atomically and reload the PBX for what changed."""
     from .. import publish
-    from ..apply import unified_diff
 
     out = publish.publish(app.settings, force=force, dry_run=dry_run, reload=not no_reload,
                           always_reload=always_reload)
     if show_diff:
-        for change in out.result.changes:
-            text = unified_diff(change)
-            if text:
-                click.echo(text, nl=False)
+        click.echo(out.result.diff(), nl=False)
     verb = "Would write" if dry_run else "Wrote"
     if out.result.changed:
         click.echo(f"{verb} {len(out.result.changed)} file(s): {', '.join(out.result.changed)}.")
     else:
-        click.echo("Nothing to change: Asterisk's configuration is up to date.")
+        click.echo(f"Nothing to change: {out.pbx}'s configuration is up to date.")
     for backup in out.result.backups:
         click.echo(f"Kept the replaced file as {backup}.")
     if out.reloaded:
-        click.echo(f"Reloaded Asterisk: {'; '.join(out.reloaded)}.")
+        click.echo(f"Reloaded {out.pbx}: {'; '.join(out.reloaded)}.")
+    _warn_hostname()

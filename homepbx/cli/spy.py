@@ -1,6 +1,6 @@
 """`homepbx spy listen|whisper|barge AGENT --supervisor EXT`: supervise an agent's live call.
 
-Target: ChanSpyStart within 0.5 s of the command starting, Python's start included. So the
+Target: the spy starts within 0.5 s of the command starting, Python's start included. So the
 permission check and the audit entry go through a bare sqlite3/psycopg connection (same SQL
 and rule as the SQLAlchemy path, see supervision.py), and nothing here imports SQLAlchemy;
 URLs with options, or any driver error, take the session path.
@@ -15,8 +15,6 @@ import time
 import click
 
 from .. import supervision
-from ..asterisk.ami import run_actions
-from ..schema_head import head_revision
 from .common import AppContext, emit_one, json_option, pass_app
 
 _VERBS = {"listen": "listening to", "whisper": "whispering to", "barge": "barging in on"}
@@ -32,78 +30,21 @@ def _spy(app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: 
 
     supervision.MARKS["python_ready"] = STARTED
     supervision.MARKS["command"] = time.monotonic()
-    plan, result = _spy_plain(app, mode, agent, supervisor, ring_timeout) or _spy_session(
-        app, mode, agent, supervisor, ring_timeout
-    )
+    result = supervision.spy(app.settings, supervisor, agent, mode, ring_timeout,
+                             connect=app.plain_connection, session=app.session)
     if os.environ.get("HOMEPBX_BENCH_TIMES"):
         # Monotonic times of each step, for bench/control.py (CLOCK_MONOTONIC is system-wide).
         click.echo("homepbx-bench-times " + json.dumps(supervision.MARKS), err=True)
+    plan = result.plan
     if as_json:
-        emit_one(
-            {
-                "supervisor": plan.supervisor,
-                "agent": plan.agent,
-                "mode": plan.mode,
-                "agent_channel": result.agent_channel,
-                "supervisor_channel": result.supervisor_channel,
-                "mode_switching": supervision.MODE_SWITCH_OPTION in plan.options,
-            },
-            True,
-        )
+        row: dict[str, object] = {"supervisor": plan.supervisor, "agent": plan.agent, "mode": plan.mode,
+                                  "call_id": result.call_id}
+        # The PBX's own detail (on Asterisk: agent_channel, supervisor_channel), shown as given.
+        row.update((k, v) for k, v in result.detail.items() if k not in row)
+        row["mode_switching"] = plan.mode_switch
+        emit_one(row, True)
     else:
-        click.echo(f"Supervisor {plan.supervisor} is {_VERBS[plan.mode]} agent {plan.agent} ({result.agent_channel}).")
-
-
-def _start(app: AppContext, plan: supervision.SpyPlan, ring_timeout: int) -> supervision.SpyResult:
-    return run_actions(
-        app.settings.ami,
-        lambda client: supervision.start(client, plan, ring_timeout=ring_timeout),
-        events=True,
-        timeout=app.settings.ami.timeout,
-    )
-
-
-def _spy_plain(
-    app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: int
-) -> tuple[supervision.SpyPlan, supervision.SpyResult] | None:
-    """The fast path on a bare DB-API connection; None if it cannot be used (nothing was done)."""
-    conn = app.plain_connection()
-    if conn is None:
-        return None
-    try:
-        try:
-            # The same schema check as every command, without SQLAlchemy: an out-of-date
-            # database takes the session path, which says so.
-            if [tuple(r) for r in conn("SELECT version_num FROM alembic_version", {})] != [(head_revision(),)]:
-                return None
-            plan = supervision.authorize_with(conn, supervisor, agent, mode)
-        except conn.Error:
-            return None  # missing schema, locked...: the session path checks and says so
-        supervision.MARKS["authorized"] = time.monotonic()
-        result = _start(app, plan, ring_timeout)
-        try:
-            supervision.record_with(conn, result)
-            conn.commit()
-        except conn.Error:
-            # The spy is running: its audit entry must be written, through SQLAlchemy then.
-            with app.session() as session:
-                supervision.record(session, result)
-        supervision.MARKS["recorded"] = time.monotonic()
-        return plan, result
-    finally:
-        conn.close()
-
-
-def _spy_session(
-    app: AppContext, mode: str, agent: str, supervisor: str, ring_timeout: int
-) -> tuple[supervision.SpyPlan, supervision.SpyResult]:
-    with app.session() as session:
-        plan = supervision.authorize(session, supervisor, agent, mode)
-        supervision.MARKS["authorized"] = time.monotonic()
-        result = _start(app, plan, ring_timeout)
-        supervision.record(session, result)
-    supervision.MARKS["recorded"] = time.monotonic()
-    return plan, result
+        click.echo(f"Supervisor {plan.supervisor} is {_VERBS[plan.mode]} agent {plan.agent} (call {result.call_id}).")
 
 
 def _command(mode: str, help_text: str) -> click.Command:

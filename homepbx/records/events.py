@@ -1,6 +1,11 @@
-"""The records engine: Asterisk events in, finished call records and agent events out. No I/O.
+"""The records engine: neutral channel and queue events in, finished call records out. No I/O.
 
-Channel events (CEL) are grouped by linkedid; a call is finished at LINKEDID_END (or, failing
+It knows no PBX: each backend's adapter (homepbx.asterisk.records.feed and .sources for
+Asterisk) translates what its PBX emits into `CelEvent`, `QueueEntry`, `HoldEvent` and
+`AgentEventRow` (homepbx.records.types), with the parsing of channel names and application
+arguments done on its side (`CelEvent.agent`, `CelEvent.spy`).
+
+Channel events are grouped by linkedid (the call id); a call is finished at LINKEDID_END (or, failing
 that, when it has been silent for `max_age` seconds) and only then turned into one `CallRow`
 with its legs, queue events and recordings. Queue entries (queue_log or AMI queue events) wait
 beside the call they belong to. The same fact may arrive twice (live from AMI and again from the
@@ -10,14 +15,9 @@ depend on which source delivered what.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
 from typing import Any
 
-from ..asterisk.ami.frames import Message
-from ..asterisk.records.sources import cel_from_index, endpoint_of, from_ami
-from .spies import spy_from_cel
 from .types import (
     AgentEventRow,
     Batch,
@@ -80,19 +80,14 @@ class _Chan:
         self.open: dict[str, float] = {}
         self.bridges: list[tuple[str, float, float]] = []
         self.holds: list[tuple[float, float]] = []
-        # The agent's extension if this is a PJSIP channel (an agent's phone), else None.
+        # The extension whose phone this channel is (CelEvent.agent), None for any other channel.
         self.agent: str | None = None
 
 
 class Engine:
-    """Feed it events in any order they come; drain it for rows to store.
+    """Feed it events in any order they come; drain it for rows to store."""
 
-    `asterisk_tz` is Asterisk's local zone, needed only for AMI `CEL` events (whose EventTime is
-    local); None means this host's zone.
-    """
-
-    def __init__(self, asterisk_tz: tzinfo | None = None, max_age: float = 6 * 3600) -> None:
-        self.asterisk_tz = asterisk_tz
+    def __init__(self, max_age: float = 6 * 3600) -> None:
         self.max_age = max_age
         self._calls: dict[str, _Call] = {}
         # Queue entries by caller uniqueid, waiting for their call to finish.
@@ -100,29 +95,11 @@ class Engine:
         self._entry_seen: dict[str, float] = {}
         self._done: list[FinishedCall] = []
         self._agent_events: list[AgentEventRow] = []
-        # Feature-code spies (audit log entries), reported as their ChanSpy starts.
+        # Feature-code spies (audit log entries), reported as the events starting them arrive.
         self._spies: list[SpyRow] = []
         self.clock = 0.0
 
     # -- input -----------------------------------------------------------------------------------
-    def feed_ami(self, event: Mapping[str, Any], now: float) -> None:
-        """One AMI event (a homepbx.asterisk.ami Message or a dict); events the records ignore are dropped."""
-        if type(event) is Message:
-            # Most live events are CEL: read them straight from the message's lower-case index.
-            index = event._index
-            if index.get("event") == "CEL":
-                if index.get("linkedid"):
-                    self.feed_cel(cel_from_index(index, self.asterisk_tz, now))
-                return
-        item = from_ami(event, self.asterisk_tz, now)
-        if item is None:
-            return
-        # Most live events are CEL: skip `feed`'s isinstance chain for them.
-        if type(item) is CelEvent:
-            self.feed_cel(item)
-        else:
-            self.feed(item)
-
     def feed(self, item: CelEvent | QueueEntry | HoldEvent | AgentEventRow) -> None:
         """One normalised input, whichever source it came from."""
         if isinstance(item, CelEvent):
@@ -135,6 +112,7 @@ class Engine:
             self._agent_events.append(item)
 
     def feed_cel(self, ev: CelEvent) -> None:
+        """One channel event; one already seen (from another source) is dropped."""
         if not ev.linkedid:
             return
         linkedid = ev.linkedid
@@ -150,10 +128,9 @@ class Engine:
         if key in seen:
             return
         seen.add(key)
-        if name == "APP_START" and ev.appname.lower() == "chanspy":
-            spy = spy_from_cel(ev)
-            if spy is not None:
-                self._spies.append(spy)
+        spy = ev.spy
+        if spy is not None:
+            self._spies.append(spy)
         call.events.append(ev)
         if t >= call.last_seen:
             call.last_seen = t
@@ -235,6 +212,7 @@ class Engine:
                 ch = chans[ev.uniqueid] = _Chan(ev.uniqueid, order)
             if ev.channel and not ch.channel:
                 ch.channel = ev.channel
+                ch.agent = ev.agent or None
             kind, t = ev.event, ev.time
             if t > end:
                 end = t
@@ -272,8 +250,6 @@ class Engine:
             ch.open.clear()
             if ch.start is None:
                 ch.start = min([b[1] for b in ch.bridges] + [ch.answer or stop, stop])
-            if ch.channel.upper().startswith("PJSIP/"):
-                ch.agent = endpoint_of(ch.channel)
         if call.holds:
             _apply_holds(call, chans, end)
 

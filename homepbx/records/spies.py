@@ -1,13 +1,10 @@
 """Spies started from a supervisor's softphone feature code, for the audit log.
 
-`homepbx spy ...` audits its own spy (supervision.record_with). A supervisor dialling
-`*21<agent>` (listen), `*22<agent>` (whisper) or `*23<agent>` (barge) reaches ChanSpy through
-the dialplan only (dialplans/asterisk/supervisors.j2): Asterisk's CEL APP_START for that ChanSpy is the
-one trace of it, live over AMI and in the CEL CSV. Such an APP_START is told from the CLI's by
-what the dialplan gives it and an Originate does not: the dialled code as the channel's exten,
-a homepbx context (the supervisor's own `homepbx-sup-<ext>`, which includes the
-`homepbx-spy-<team>-<mode>` contexts) and the `PJSIP/<agent>-` prefix as ChanSpy's argument.
-The CLI's Originate runs ChanSpy on the agent's full channel name with no dialled code.
+`homepbx spy ...` audits its own spy (supervision.record_with). A spy a supervisor starts by
+dialling a feature code (`*21<agent>` listen, `*22<agent>` whisper, `*23<agent>` barge) reaches
+the PBX through the dialplan only: the backend's records adapter recognises the channel event
+that starts it (for Asterisk, homepbx.asterisk.records.sources.spy_from_cel) and sets it on that
+event as a `SpyRow`; the engine reports it in its batches, and `store_spies` audits it here.
 
 The entry is written once: the supervisor channel's uniqueid is its `source_key` (unique in the
 audit log; also in the details as `key`), and an insert whose key is taken is skipped by the
@@ -17,53 +14,21 @@ may run at once).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import audit
-from ..asterisk.records.sources import endpoint_of
-from .types import CelEvent, SpyRow, utc
+from .types import SpyRow
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 SOURCE = "feature code"
-MODES = {"1": "listen", "2": "whisper", "3": "barge"}
-_CODE = re.compile(r"^\*2([123])([0-9A-Za-z_.]+)$")
-# ChanSpy(PJSIP/<agent>-,<options>): the feature code's prefix form, never a full channel name.
-_APPDATA = re.compile(r"^PJSIP/([^,/-]+)-(?:,([A-Za-z]*))?$")
-_SPY_CONTEXT = re.compile(r"^homepbx-spy-.+-(listen|whisper|barge|switch)$")
-
-
-def spy_from_cel(ev: CelEvent) -> SpyRow | None:
-    """The feature-code spy this CEL event starts, or None (any other event, the CLI's spy)."""
-    if ev.event != "APP_START" or ev.appname.lower() != "chanspy":
-        return None
-    code = _CODE.match(ev.exten)
-    data = _APPDATA.match(ev.appdata.strip())
-    if code is None or data is None or data.group(1) != code.group(2):
-        return None
-    context = ev.context
-    if context and not context.startswith("homepbx-"):
-        return None
-    supervisor = endpoint_of(ev.channel)
-    if not supervisor or not ev.channel.startswith("PJSIP/"):
-        return None
-    # The dialled code names the mode; a `homepbx-spy-<team>-<mode>` context (if Asterisk ever
-    # reports the included context) must agree with it.
-    mode = MODES[code.group(1)]
-    named = _SPY_CONTEXT.match(context)
-    if named and named.group(1) != "switch" and named.group(1) != mode:
-        return None
-    options = data.group(2) or ""
-    return SpyRow(utc(ev.time), supervisor, code.group(2), mode, ev.channel, context, ev.exten,
-                  "d" in options, ev.uniqueid)
 
 
 def store_spies(conn: Connection, spies: Sequence[SpyRow]) -> int:
     """Write each spy not already in the audit log; returns how many were new."""
-    # Imported here: the engine (spy_from_cel) stays free of SQLAlchemy.
+    # Imported here, as before: loading the records modules does not load the ORM.
     from ..models import AuditEntry
 
     if conn.dialect.name == "postgresql":

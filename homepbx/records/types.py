@@ -1,6 +1,8 @@
-"""The records engine's vocabulary: normalised inputs (from AMI or Asterisk's files) and rows out.
+"""The records engine's vocabulary: neutral inputs (made by each backend's adapter) and rows out.
 
 Inputs carry epoch seconds (UTC, float); rows carry naive UTC datetimes, as the database does.
+The adapters (homepbx.asterisk.records.sources for AMI events and Asterisk's files; a FreeSWITCH
+one the same way) do all the parsing of PBX vocabulary: channel names, application arguments.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ def epoch(moment: datetime) -> float:
 
 @dataclass(slots=True)
 class CelEvent:
-    """One channel event (CEL), from AMI's `CEL` event or a line of Asterisk's CEL CSV file."""
+    """One channel event: the neutral input the engine assembles calls from.
+
+    Named after Asterisk's CEL, whose vocabulary it keeps (CHAN_START, ANSWER, BRIDGE_ENTER,
+    APP_START of "queue"/"mixmonitor"..., LINKEDID_END; `extra` with hangupcause, hangupsource,
+    dialstatus, bridge_id); any backend's adapter produces the same events. `channel` is an
+    opaque name the engine only compares (hangupsource names one); `agent` and `spy` carry what
+    the adapter read in the PBX's own vocabulary.
+    """
 
     time: float
     event: str
@@ -41,6 +50,12 @@ class CelEvent:
     dnid: str = ""
     # The channel's dialplan context (CEL CSV column, AMI `Context`); "" when the source lacks it.
     context: str = ""
+    # The extension whose phone this channel is (an agent's or supervisor's softphone), '' for
+    # any other channel (a trunk, a Local channel): the engine's only notion of "an agent's leg".
+    agent: str = ""
+    # The supervisor's spy (feature code) this event starts, else None; the engine reports it
+    # once, like the event itself, however many sources deliver the event.
+    spy: SpyRow | None = None
 
 
 @dataclass(slots=True)

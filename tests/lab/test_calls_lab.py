@@ -119,7 +119,7 @@ def test_call_list_shows_the_call_and_hangup_ends_it(calls_site: LabSite, softph
         time.sleep(2)
         call = the_call(calls_site)
         assert call["agents"] == ["4301"] and call["queue"] == QUEUE and call["state"] == "talking"
-        assert call["seconds"] >= 1 and len(call["channels"]) == 2
+        assert call["seconds"] >= 1 and call["call_id"]  # no channel names above the seam
         table = calls_site.run("call", "list").stdout
         assert "outside" in table and "4301" in table and QUEUE in table
         res = calls_site.run("call", "hangup", "4301")

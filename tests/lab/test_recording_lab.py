@@ -4,7 +4,7 @@ The WAV files MixMonitor writes are read with the same tone detector as the soft
 both parties' tones while recording, neither while paused, and both sides after a transfer
 (Asterisk 22.10 drops the new agent's side from a MixMonitor left on the caller's channel after
 a blind transfer, about one run in two: `homepbx call transfer` moves the recording to the new
-agent's channel, appending to the same file; see homepbx/calls.py `hand_recording_over`).
+agent's channel, appending to the same file; see homepbx/asterisk/calls.py `hand_recording_over`).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import pytest
 
 from homepbx import names
 from homepbx.asterisk.calls import group_calls
-from homepbx.errors import InvalidInput
 from homepbx.asterisk.live import Channel
+from homepbx.errors import InvalidInput
 
 
 def chan(name: str, uid: str, linked: str, bridge: str = "", app: str = "", exten: str = "", secs: int = 5,
@@ -29,7 +29,9 @@ def test_a_consultation_call_joins_the_call_it_belongs_to() -> None:
     assert len(calls) == 2
     main = calls[0]
     assert main.caller == "0612" and main.queue == "sales" and main.state == "talking"
-    assert main.agents == ("4301", "4302") and main.seconds == 30 and len(main.channels) == 4
+    # The call carries the caller's linkedid (the id its record will have), no channel names.
+    assert main.agents == ("4301", "4302") and main.seconds == 30 and main.call_id == "a.0"
+    assert calls[1].call_id == "d.0" and calls[1].state == "ringing"  # not part of the main call
 
 
 def test_a_caller_waiting_in_a_queue() -> None:

@@ -310,7 +310,7 @@ def test_a_hand_over_cancelled_while_waiting_leaves_the_recording_on_the_caller(
             pbx.polls_until_answer = 10**6
             async with client_for(ami) as client:
                 task = asyncio.create_task(calls.hand_recording_over(
-                    client, CALLER, FIRST, calls.Recording("0x7f01", FILE, False), 60.0))
+                    client, CALLER, FIRST, calls.MixMonitor("0x7f01", FILE, False), 60.0))
                 await ami.wait_for("CoreShowChannels")
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
@@ -338,7 +338,7 @@ def test_a_blind_transfer_to_a_queue_returns_at_once_and_a_follower_hands_the_re
     cli: Cli, pbx: FakePbx
 ) -> None:
     """The caller may wait minutes in the queue: `call transfer` leaves that wait to a detached
-    `call follow-transfer --blind`, which moves the recording once an agent has the caller."""
+    `python -m homepbx.asterisk.follow --blind`, which moves the recording once an agent has the caller."""
     import time
 
     assert cli("queue", "add", "waitq", "--extension", "563", "--max-wait", "30").exit_code == 0
@@ -379,3 +379,77 @@ def test_a_recording_already_handed_to_the_agent_follows_the_next_transfer(cli: 
     assert stop.get("Channel") == FIRST
     [start] = pbx.sent("MixMonitor")
     assert (start.get("Channel"), start.get("File"), start.get("Options")) == (SECOND, FILE, "abi(HOMEPBX_MIXMON)")
+
+
+def audit_actions(cli: Cli) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from homepbx import db
+    from homepbx.models import AuditEntry
+
+    with db.session_scope(url_of(cli)) as session:
+        return [(e.action, e.target) for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+                if e.action.startswith(("record.", "call."))]
+
+
+def test_record_start_pause_resume_stop_on_the_callers_channel_with_an_index_row(cli: Cli, pbx: FakePbx) -> None:
+    """The service's order: the row is indexed, MixMonitor starts on the caller; pause and resume
+    mute the same MixMonitor and keep the intervals; stop closes the row; one audit entry each."""
+    import json
+
+    point_at(cli, pbx.ami.port)
+    res = cli("record", "start", "4301", "--json")
+    assert res.exit_code == 0, res.stderr
+    started = json.loads(res.stdout)
+    assert started["linkedid"] == "1.1" and started["path"].endswith(".wav")
+    [start] = pbx.sent("MixMonitor")
+    assert (start.get("Channel"), start.get("File"), start.get("Options")) == (CALLER, started["path"],
+                                                                               "bi(HOMEPBX_MIXMON)")
+    assert not start.get("Command")
+    # What Asterisk's i() option and MixMonitor itself leave on the channel.
+    pbx.vars[(CALLER, calls.RECORDING_ID_VAR)] = "0x7f01"
+    pbx.vars[(CALLER, "MIXMONITOR_FILENAME")] = started["path"]
+    again = cli("record", "start", "4301")
+    assert_plain_error(again, 2)
+    assert "already being recorded" in again.stderr and len(pbx.sent("MixMonitor")) == 1
+
+    assert cli("record", "pause", "4301").exit_code == 0
+    assert_plain_error(cli("record", "pause", "4301"), 2)  # already paused: nothing sent
+    assert cli("record", "resume", "4301").exit_code == 0
+    mutes = [(a.get("Channel"), a.get("Direction"), a.get("State")) for a in pbx.sent("MixMonitorMute")]
+    assert mutes == [(CALLER, "both", "1"), (CALLER, "both", "0")]
+    [row] = json.loads(cli("record", "list", "--json").stdout)
+    assert row["path"] == started["path"] and len(row["paused"]) == 1 and all(row["paused"][0])
+
+    assert cli("record", "stop", "4301").exit_code == 0
+    [stop] = pbx.sent("StopMixMonitor")
+    assert (stop.get("Channel"), stop.get("MixMonitorID")) == (CALLER, "0x7f01")
+    assert pbx.vars[(CALLER, calls.RECORDING_ID_VAR)] == ""
+    [row] = json.loads(cli("record", "list", "--json").stdout)
+    assert row["ended_at"]
+    assert audit_actions(cli) == [("record.start", "4301"), ("record.pause", "4301"), ("record.resume", "4301"),
+                                  ("record.stop", "4301")]
+
+
+def test_a_recording_the_dialplan_started_is_indexed_when_first_acted_on(cli: Cli, pbx: FakePbx) -> None:
+    import json
+
+    pbx.recorded()  # per-queue recording: no index row yet
+    point_at(cli, pbx.ami.port)
+    assert cli("record", "stop", "4301").exit_code == 0
+    [row] = json.loads(cli("record", "list", "--json").stdout)
+    assert (row["path"], row["linkedid"], row["agent"]) == (FILE, "1.1", "4301") and row["ended_at"]
+
+
+def test_transfer_and_hangup_are_audited_after_the_pbx_acted(cli: Cli, pbx: FakePbx) -> None:
+    point_at(cli, pbx.ami.port)
+    pbx.refuse["blindtransfer"] = "Transfer failed"
+    assert_plain_error(cli("call", "transfer", "4301", "--to", "4302"), 1)
+    assert audit_actions(cli) == []  # refused: no entry
+    del pbx.refuse["blindtransfer"]
+    assert cli("call", "transfer", "4301", "--to", "4302").exit_code == 0
+    pbx.chans = {CALLER: ("b2", "Up"), SECOND: ("b2", "Up")}
+    res = cli("call", "hangup", "4302")
+    assert res.exit_code == 0, res.stderr
+    assert "2 parties" in res.stdout and {a.get("Channel") for a in pbx.sent("Hangup")} == {CALLER, SECOND}
+    assert audit_actions(cli) == [("call.transfer", "4301"), ("call.hangup", "4302")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from homepbx.asterisk.records.feed import AmiFeed
 from homepbx.records.events import Engine
 from homepbx.asterisk.records.sources import endpoint_of, parse_cel_line, parse_queue_log_line
 from homepbx.records.types import Batch, CelEvent
@@ -12,14 +13,15 @@ from .records_data import day_one
 
 
 def live(stream) -> Batch:  # type: ignore[no-untyped-def]
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
+    feed_ami = AmiFeed(engine, timezone.utc).feed
     for event in stream.ami:
-        engine.feed_ami(event, now=0.0)
+        feed_ami(event, now=0.0)
     return engine.drain()
 
 
 def from_files(stream) -> Batch:  # type: ignore[no-untyped-def]
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
     for line in stream.queue_log:
         engine.feed(parse_queue_log_line(line))
     for line in stream.cel_lines:
@@ -85,17 +87,18 @@ def test_files_and_live_give_the_same_calls() -> None:
 
 def test_an_event_seen_live_and_again_in_the_file_counts_once() -> None:
     stream, ids = day_one()
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
+    feed_ami = AmiFeed(engine, timezone.utc).feed
     half = len(stream.ami) // 2
     for event in stream.ami[:half]:
-        engine.feed_ami(event, now=0.0)
+        feed_ami(event, now=0.0)
     # The collector lost AMI here; the backfill replays the whole files, then live resumes.
     for line in stream.queue_log:
         engine.feed(parse_queue_log_line(line))
     for line in stream.cel_lines:
         engine.feed(parse_cel_line(line))
     for event in stream.ami[half:]:
-        engine.feed_ami(event, now=0.0)
+        feed_ami(event, now=0.0)
     batch = engine.drain()
     reference = by_id(live(stream))
     linkedids = [c.call.linkedid for c in batch.calls]
@@ -147,16 +150,50 @@ def test_cel_csv_quotes_and_user_events() -> None:
 def test_an_unhold_after_the_call_ended_leaves_no_open_call() -> None:
     # Asterisk may send a held agent's Unhold as the call hangs up, after LINKEDID_END.
     stream, ids = day_one()
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
+    feed_ami = AmiFeed(engine, timezone.utc).feed
     for event in stream.ami:
-        engine.feed_ami(event, now=0.0)
+        feed_ami(event, now=0.0)
     finished = {c.call.linkedid: c.call.hold_s for c in engine.drain().calls}
     assert engine.open_calls == 0
-    engine.feed_ami({"Event": "Unhold", "Channel": "PJSIP/1001-000000ff", "Uniqueid": "x.1",
+    feed_ami({"Event": "Unhold", "Channel": "PJSIP/1001-000000ff", "Uniqueid": "x.1",
                      "Linkedid": ids["answered"], "Timestamp": "1767261600.0"}, now=0.0)
     assert engine.open_calls == 0
     # A Hold for a call not seen yet still opens it (its channel events may come from the files).
-    engine.feed_ami({"Event": "Hold", "Channel": "PJSIP/1001-000000ff", "Uniqueid": "y.1",
+    feed_ami({"Event": "Hold", "Channel": "PJSIP/1001-000000ff", "Uniqueid": "y.1",
                      "Linkedid": "y.1", "Timestamp": "1767261600.0"}, now=0.0)
     assert engine.open_calls == 1
     assert finished[ids["answered"]] == 20.0
+
+
+def test_the_engine_reads_agents_from_the_event_not_the_channel_name() -> None:
+    # Neutral events: whichever PBX named the channels, `agent` alone says whose phone it is.
+    def call(agent_leg_agent: str) -> Batch:
+        engine = Engine()
+        for t, name, uid, channel, agent, extra in (
+            (0.0, "CHAN_START", "c.1", "sofia/external/0611", "", {}),
+            (1.0, "CHAN_START", "a.1", "sofia/internal/x@y", agent_leg_agent, {}),
+            (3.0, "ANSWER", "a.1", "sofia/internal/x@y", agent_leg_agent, {}),
+            (3.0, "BRIDGE_ENTER", "c.1", "sofia/external/0611", "", {"bridge_id": "b"}),
+            (3.0, "BRIDGE_ENTER", "a.1", "sofia/internal/x@y", agent_leg_agent, {"bridge_id": "b"}),
+            (13.0, "HANGUP", "c.1", "sofia/external/0611", "", {"hangupsource": "sofia/external/0611"}),
+            (13.0, "HANGUP", "a.1", "sofia/internal/x@y", agent_leg_agent, {}),
+            (13.0, "LINKEDID_END", "c.1", "sofia/external/0611", "", {}),
+        ):
+            engine.feed_cel(CelEvent(t, name, "c.1", uid, channel, extra=extra, agent=agent))
+        return engine.drain()
+
+    (answered,) = call("1001").calls
+    assert (answered.call.agent, answered.call.disposition, answered.call.talk_s) == ("1001", "answered", 10.0)
+    assert [(leg.role, leg.agent) for leg in answered.legs] == [("caller", ""), ("agent", "1001")]
+    (other,) = call("").calls
+    assert (other.call.agent, other.call.disposition) == ("", "failed")
+    assert [leg.role for leg in other.legs] == ["caller", "other"]
+
+
+def test_the_adapter_marks_agent_channels_only() -> None:
+    line = '"1700000000.0","CHAN_START","1.1","1.2","{}","c","s","","","","","","","",""\n'
+    for channel, agent in (("PJSIP/1001-0000000a", "1001"), ("PJSIP/trunk-00000001", "trunk"),
+                           ("Local/1001@homepbx-agents-00000001;1", ""), ("", "")):
+        ev = parse_cel_line(line.format(channel))
+        assert ev is not None and ev.agent == agent

@@ -21,6 +21,7 @@ from homepbx import db
 from homepbx.errors import InvalidInput, NotFound
 from homepbx.models import Agent, BillingUnit, Employment, Queue, Team
 from homepbx.records import reports
+from homepbx.asterisk.records.feed import AmiFeed
 from homepbx.records.events import Engine
 from homepbx.asterisk.records.simulate import Pbx
 from homepbx.records.store import store
@@ -43,9 +44,10 @@ def provision(url: str) -> None:
 
 
 def ingest(url: str, stream) -> None:  # type: ignore[no-untyped-def]
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
+    feed_ami = AmiFeed(engine, timezone.utc).feed
     for event in stream.ami:
-        engine.feed_ami(event, now=0.0)
+        feed_ami(event, now=0.0)
     with db.engine_for(url).begin() as conn:
         store(conn, engine.drain())
 

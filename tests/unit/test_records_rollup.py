@@ -19,6 +19,7 @@ from homepbx import db
 from homepbx.models import Queue
 from homepbx.records import purge as retention
 from homepbx.records import reports, rollup
+from homepbx.asterisk.records.feed import AmiFeed
 from homepbx.records.events import Engine
 from homepbx.asterisk.records.simulate import Pbx
 from homepbx.records.store import store
@@ -33,10 +34,11 @@ QUEUES = ("sales", "support")
 
 def _batches(stream) -> list[Batch]:  # type: ignore[no-untyped-def]
     """The engine's batches for a stream, a few calls each (several UPSERTs, hours shared)."""
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
+    feed_ami = AmiFeed(engine, timezone.utc).feed
     out = []
     for event in stream.ami:
-        engine.feed_ami(event, now=0.0)
+        feed_ami(event, now=0.0)
         if engine.finished >= 7:
             out.append(engine.drain())
     out.append(engine.drain())

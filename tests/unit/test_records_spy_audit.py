@@ -23,12 +23,12 @@ from homepbx import db, supervision
 from homepbx.config import AsteriskSettings, DatabaseSettings, Settings
 from homepbx.models import AuditEntry
 from homepbx.asterisk.records.collector import CEL_FILE, Collector
+from homepbx.asterisk.records.feed import AmiFeed
 from homepbx.records.events import Engine
-from homepbx.asterisk.records.sources import CEL_COLUMNS, cel_from_ami, parse_cel_line
-from homepbx.records.spies import spy_from_cel
+from homepbx.asterisk.records.sources import CEL_COLUMNS, cel_from_ami, parse_cel_line, spy_from_cel
 from homepbx.records.store import store
 from homepbx.records.types import utc
-from homepbx.supervision import SpyPlan, SpyResult
+from homepbx.pbx import SpyPlan, SpyResult
 
 T0 = 1_795_815_171.250613  # 2026-11-27 21:32:51 UTC
 
@@ -159,9 +159,10 @@ def write_cel_file(tmp_path: Path, events: list[dict[str, str]]) -> None:
 
 
 def feed_live(url: str, events: list[dict[str, Any]]) -> int:
-    engine = Engine(timezone.utc)
+    engine = Engine()
+    feed_ami = AmiFeed(engine, timezone.utc).feed
     for ev in events:
-        engine.feed_ami(ev, float(ev["Timestamp"]))
+        feed_ami(ev, float(ev["Timestamp"]))
     with db.engine_for(url).begin() as conn:
         return store(conn, engine.drain()).spies
 
@@ -210,8 +211,9 @@ def test_two_spies_by_one_supervisor_are_two_entries(migrated_url: str) -> None:
 
 def test_cli_spy_is_not_audited_again_by_the_collector(tmp_path: Path, migrated_url: str) -> None:
     # The CLI writes its entry (supervision.record_with), and Asterisk reports its ChanSpy too.
-    plan = SpyPlan("4907", "4701", "whisper", "qEw")
-    result = SpyResult(plan, "PJSIP/4701-0000000a", "PJSIP/4907-00000011", 0.3)
+    plan = SpyPlan("4907", "4701", "whisper")
+    result = SpyResult(plan, "1767261600.10", 0.3, {"agent_channel": "PJSIP/4701-0000000a",
+                                                    "supervisor_channel": "PJSIP/4907-00000011"})
     with db.session_scope(migrated_url) as s:
         supervision.record(s, result)
     events = cli_originate(T0, "4907", "PJSIP/4701-0000000a", "qEud")

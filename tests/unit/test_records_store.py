@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from homepbx import db
 from homepbx.models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
+from homepbx.asterisk.records.feed import AmiFeed
 from homepbx.records.events import Engine
 from homepbx.asterisk.records.sources import parse_cel_line, parse_queue_log_line
 from homepbx.records.store import Stored, store
@@ -24,11 +25,12 @@ def counts(url: str) -> dict[str, int]:
 
 
 def ingest_live(url: str, events, chunk: int = 7) -> Stored:  # type: ignore[no-untyped-def]
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
+    feed_ami = AmiFeed(engine, timezone.utc).feed
     total_calls = total_events = 0
     for i in range(0, len(events), chunk):
         for event in events[i:i + chunk]:
-            engine.feed_ami(event, now=0.0)
+            feed_ami(event, now=0.0)
         with db.engine_for(url).begin() as conn:
             got = store(conn, engine.drain())
         total_calls += got.calls
@@ -37,7 +39,7 @@ def ingest_live(url: str, events, chunk: int = 7) -> Stored:  # type: ignore[no-
 
 
 def ingest_files(url: str, stream) -> Stored:  # type: ignore[no-untyped-def]
-    engine = Engine(asterisk_tz=timezone.utc)
+    engine = Engine()
     for line in stream.queue_log:
         engine.feed(parse_queue_log_line(line))
     for line in stream.cel_lines:

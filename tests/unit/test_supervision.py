@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from homepbx import config, supervision
+from homepbx.asterisk import spy as asterisk_spy
+from homepbx.features import CODES
+from homepbx.pbx import SPY_MODES, SpyPlan
 
 from .cli_helpers import Cli, assert_plain_error, db_fingerprint
 from .fake_ami import Action, Connection, FakeAmi, fake_ami_in_thread
@@ -156,7 +159,7 @@ def test_supervisor_not_answering_is_an_operational_error(cli: Cli, ami: FakeAmi
 
 def test_spy_that_never_starts_hangs_up_the_supervisor(cli: Cli, ami: FakeAmi,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(supervision, "SPY_START_TIMEOUT", 0.3)
+    monkeypatch.setattr(asterisk_spy, "SPY_START_TIMEOUT", 0.3)
     ami.scripts["originate"] = originate_script(spy_starts=False)
     point_at(cli, ami.port)
     before = db_fingerprint(url_of(cli))
@@ -190,6 +193,28 @@ def test_asterisk_down(cli: Cli) -> None:
 
 
 def test_chanspy_options_never_switch_for_partial_modes() -> None:
-    assert supervision.chanspy_options("listen", ("listen",)) == "qEu"
-    assert supervision.chanspy_options("whisper", ("listen", "whisper")) == "qEuw"
-    assert supervision.chanspy_options("barge", ("listen", "whisper", "barge")) == "qEuBd"
+    def options(mode: str, held: tuple[str, ...]) -> str:
+        return asterisk_spy.chanspy_options(SpyPlan("2001", "1001", mode, supervision.may_switch(held)))
+
+    assert options("listen", ("listen",)) == "qEu"
+    assert options("whisper", ("listen", "whisper")) == "qEuw"
+    assert options("barge", ("listen", "whisper", "barge")) == "qEuBd"
+
+
+def test_the_codes_follow_the_modes_and_chanspys_fixed_switch_digits() -> None:
+    assert tuple(CODES.spy) == SPY_MODES == supervision.MODES
+    # ChanSpy's `d` switches on 4, 5 and 6 whatever we say: the documented digits must be those.
+    assert dict(CODES.mode_switch) == {"listen": "4", "whisper": "5", "barge": "6"}
+    assert [CODES.spy_mode(CODES.spy[m]) for m in SPY_MODES] == list(SPY_MODES)
+    assert CODES.spy_mode("*41") is None
+
+
+def test_json_output_names_the_call_and_the_switching(cli: Cli, ami: FakeAmi) -> None:
+    point_at(cli, ami.port)
+    res = cli("spy", "listen", "1001", "--supervisor", "2002", "--json")
+    assert res.exit_code == 0, res.stderr
+    shown = json.loads(res.stdout)
+    assert (shown["supervisor"], shown["agent"], shown["mode"]) == ("2002", "1001", "listen")
+    assert shown["call_id"] == "1.1"  # the agent's call's linkedid, as its call record will carry
+    assert shown["agent_channel"] == AGENT_CHANNEL
+    assert shown["mode_switching"] is False

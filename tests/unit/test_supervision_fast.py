@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from homepbx import config, db, supervision
+from homepbx.asterisk import spy as asterisk_spy
 from homepbx.cli.common import AppContext, PlainConnection, PlainSqlite
 from homepbx.errors import HomepbxError, InvalidInput, NotFound, OperationalError
 
@@ -44,7 +45,7 @@ PROVISION = (
     ("agent", "disable", "2003"),
 )
 
-# (supervisor, agent, mode) -> the ChanSpy options granted, or the refusal (type, message).
+# (supervisor, agent, mode) -> the ChanSpy options the plan gets on Asterisk, or the refusal (type, message).
 CASES: list[tuple[tuple[str, str, str], str | tuple[type[Exception], str]]] = [
     (("2001", "1001", "whisper"), "qEuwd"),
     (("2001", "1001", "barge"), "qEuBd"),
@@ -64,7 +65,7 @@ CASES: list[tuple[tuple[str, str, str], str | tuple[type[Exception], str]]] = [
 
 def outcome(authorize: Callable[[str, str, str], supervision.SpyPlan], case: tuple[str, str, str]) -> object:
     try:
-        return authorize(*case).options
+        return asterisk_spy.chanspy_options(authorize(*case))
     except HomepbxError as exc:
         return (type(exc), str(exc))
 
@@ -103,8 +104,8 @@ def test_audit_entries_read_the_same_whichever_way_they_were_written(site: Cli) 
     from homepbx.models import AuditEntry
 
     url = url_of(site)
-    result = supervision.SpyResult(supervision.SpyPlan("2001", "1001", "whisper", "qEuwd"), AGENT_CHANNEL,
-                                   "PJSIP/2001-00000031")
+    result = supervision.SpyResult(supervision.SpyPlan("2001", "1001", "whisper", mode_switch=True), "1.1",
+                                   detail={"agent_channel": AGENT_CHANNEL, "supervisor_channel": "PJSIP/2001-00000031"})
     with db.session_scope(url) as session:
         supervision.record(session, result)
     conn = plain(site)

@@ -200,6 +200,8 @@ class LabPBX:
         return self.daemon.running_pid()
 
     def _prepare(self) -> None:
+        # Before Asterisk starts: it must never send a DNS query off the machine.
+        self.chroot.isolate_names(self.address)
         etc = self.chroot.host("/etc/asterisk")
         etc.mkdir(parents=True, exist_ok=True)
         owned = {

@@ -53,6 +53,7 @@ from ...config import Settings
 from ...errors import OperationalError
 from ..transfer_watch import TransferWatch
 from .backfill import Backfill
+from .feed import AmiFeed
 from ...records.events import Engine
 from ...records.store import BatchWriter, Stored, store
 from ...records.types import Batch
@@ -114,6 +115,8 @@ class Collector:
         self.settings = settings
         self.url = settings.database.url
         self.engine = Engine()
+        # Live AMI events into the engine (Asterisk's local zone is this host's: None).
+        self.ami = AmiFeed(self.engine)
         log_dir = settings.host_path(settings.asterisk.log_dir)
         self.backfill = Backfill(self.engine, log_dir / CEL_FILE, log_dir / QUEUE_LOG_FILE)
         self.flush_interval = flush_interval
@@ -294,7 +297,7 @@ class Collector:
     def feed(self, items: list[tuple[Any, float]]) -> None:
         """Feed live events (message, time received) to the engine; write a batch as soon as
         `batch_calls` calls are finished."""
-        feed_ami = self.engine.feed_ami
+        feed_ami = self.ami.feed
         for event, received in items:
             feed_ami(event, received)
         self.totals.events += len(items)
@@ -447,7 +450,7 @@ class Collector:
             items, self._inbox = self._inbox, []
             if not self._missed:
                 for event, received in items:
-                    self.engine.feed_ami(event, received)
+                    self.ami.feed(event, received)
                 self.totals.events += len(items)
             try:
                 self._last_write()

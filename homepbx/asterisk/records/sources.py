@@ -1,8 +1,21 @@
 """Turn what Asterisk emits (AMI events, CEL CSV lines, queue_log lines) into the engine's inputs.
 
 Pure functions, no I/O. AMI and the files describe the same facts in different shapes; here both
-become `CelEvent`, `QueueEntry`, `HoldEvent` or `AgentEventRow`, so the engine and the natural
-keys do not care where a fact came from.
+become the neutral `CelEvent`, `QueueEntry`, `HoldEvent` or `AgentEventRow`, so the engine and
+the natural keys do not care where a fact came from, nor which PBX sent it. Everything that reads
+Asterisk's vocabulary is here: which channel is an agent's phone (`agent_of`, from the one
+channel parser `endpoint_of`) and which ChanSpy is a supervisor's feature-code spy
+(`spy_from_cel`), both set on the channel event for the engine.
+
+Feature-code spies: `homepbx spy ...` audits its own spy (supervision.record_with). A supervisor
+dialling `*21<agent>` (listen), `*22<agent>` (whisper) or `*23<agent>` (barge) reaches ChanSpy
+through the dialplan only (dialplans/asterisk/supervisors.j2): Asterisk's CEL APP_START for that
+ChanSpy is the one trace of it, live over AMI and in the CEL CSV. Such an APP_START is told from
+the CLI's by what the dialplan gives it and an Originate does not: the dialled code as the
+channel's exten, a homepbx context (the supervisor's own `homepbx-sup-<ext>`, which includes the
+`homepbx-spy-<team>-<mode>` contexts) and the `PJSIP/<agent>-` prefix as ChanSpy's argument.
+The CLI's Originate runs ChanSpy on the agent's full channel name with no dialled code. The
+audit entry is written once (homepbx.records.spies.store_spies).
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ from datetime import datetime, tzinfo
 from operator import itemgetter
 from typing import Any, Protocol
 
-from ...records.types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, utc
+from ...records.types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, SpyRow, utc
 
 # queue_log events that describe a caller's passage through a queue (kept per call).
 CALL_QUEUE_EVENTS = frozenset(
@@ -59,6 +72,70 @@ def endpoint_of(channel_or_interface: str) -> str:
     """The endpoint name (an agent's extension) in a channel name or a queue member interface."""
     match = _ENDPOINT.match(channel_or_interface or "")
     return match.group(1) if match else ""
+
+
+# agent_of's answers by channel name: every event of a channel repeats its name (a dozen per
+# call), so the parse runs about once per channel. Cleared when full (names are never reused).
+_AGENTS: dict[str, str] = {}
+# Bound once (the dict is cleared, never replaced): one call per event on the live path.
+_known_agent = _AGENTS.get
+
+
+def agent_of(channel: str) -> str:
+    """The extension whose phone `channel` is (a PJSIP channel's endpoint), '' for any other."""
+    agent = _known_agent(channel)
+    return agent if agent is not None else _new_agent(channel)
+
+
+def _new_agent(channel: str) -> str:
+    agent = endpoint_of(channel) if channel[:6].upper() == "PJSIP/" else ""
+    if len(_AGENTS) > 4096:
+        _AGENTS.clear()
+    _AGENTS[channel] = agent
+    return agent
+
+
+SPY_MODES_BY_DIGIT = {"1": "listen", "2": "whisper", "3": "barge"}
+_SPY_CODE = re.compile(r"^\*2([123])([0-9A-Za-z_.]+)$")
+# ChanSpy(PJSIP/<agent>-,<options>): the feature code's prefix form, never a full channel name.
+_SPY_APPDATA = re.compile(r"^PJSIP/([^,/-]+)-(?:,([A-Za-z]*))?$")
+_SPY_CONTEXT = re.compile(r"^homepbx-spy-.+-(listen|whisper|barge|switch)$")
+
+
+def spy_from_cel(ev: CelEvent) -> SpyRow | None:
+    """The feature-code spy this CEL event starts, or None (any other event, the CLI's spy)."""
+    if ev.event != "APP_START" or ev.appname.lower() != "chanspy":
+        return None
+    code = _SPY_CODE.match(ev.exten)
+    data = _SPY_APPDATA.match(ev.appdata.strip())
+    if code is None or data is None or data.group(1) != code.group(2):
+        return None
+    context = ev.context
+    if context and not context.startswith("homepbx-"):
+        return None
+    supervisor = endpoint_of(ev.channel)
+    if not supervisor or not ev.channel.startswith("PJSIP/"):
+        return None
+    # The dialled code names the mode; a `homepbx-spy-<team>-<mode>` context (if Asterisk ever
+    # reports the included context) must agree with it.
+    mode = SPY_MODES_BY_DIGIT[code.group(1)]
+    named = _SPY_CONTEXT.match(context)
+    if named and named.group(1) != "switch" and named.group(1) != mode:
+        return None
+    options = data.group(2) or ""
+    return SpyRow(utc(ev.time), supervisor, code.group(2), mode, ev.channel, context, ev.exten,
+                  "d" in options, ev.uniqueid)
+
+
+def _channel_event(ev: CelEvent) -> CelEvent:
+    # What the engine must not parse itself: whose phone the channel is, and whether this
+    # event starts a feature-code spy (an APP_START of ChanSpy: rare, one comparison decides).
+    channel = ev.channel
+    if channel:
+        ev.agent = agent_of(channel)
+    if ev.event == "APP_START" and ev.appname.lower() == "chanspy":
+        ev.spy = spy_from_cel(ev)
+    return ev
 
 
 def _lower(event: Mapping[str, Any] | EventLike) -> EventLike:
@@ -135,15 +212,23 @@ def cel_from_index(index: dict[str, str], asterisk_tz: tzinfo | None, fallback: 
          dnid) = _CEL_HEADERS(index)
     except KeyError:
         return _cel(index, asterisk_tz, fallback)
-    return CelEvent(_cel_time(text, stamp, asterisk_tz, fallback), name, linkedid, uniqueid, channel, exten, app,
-                    appdata, peer, _extra(extra) if extra else {}, cid_num, cid_name, dnid, index.get("context") or "")
+    # _channel_event's work, inline: this is the live stream's path, once per event.
+    agent = _known_agent(channel)
+    if agent is None:
+        agent = _new_agent(channel)
+    ev = CelEvent(_cel_time(text, stamp, asterisk_tz, fallback), name, linkedid, uniqueid, channel, exten, app,
+                  appdata, peer, _extra(extra) if extra else {}, cid_num, cid_name, dnid, index.get("context") or "",
+                  agent)
+    if name == "APP_START" and app.lower() == "chanspy":
+        ev.spy = spy_from_cel(ev)
+    return ev
 
 
 def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent:
     # JSON parsed only when there is some.
     get = ev.get
     extra = get("extra")
-    return CelEvent(
+    return _channel_event(CelEvent(
         _cel_time(get("eventtime"), get("timestamp"), asterisk_tz, fallback),
         get("eventname") or "",
         get("linkedid") or "",
@@ -158,7 +243,7 @@ def _cel(ev: EventLike, asterisk_tz: tzinfo | None, fallback: float) -> CelEvent
         get("calleridname") or "",
         get("calleriddnid") or "",
         get("context") or "",
-    )
+    ))
 
 
 def _cel_time(text: str | None, stamp: str | None, asterisk_tz: tzinfo | None, fallback: float) -> float:
@@ -256,7 +341,7 @@ def cel_from_csv(row: list[str]) -> CelEvent | None:
     event = row[1]
     if event == "USER_DEFINED" and row[10]:
         event = row[10]
-    return CelEvent(
+    return _channel_event(CelEvent(
         time=when,
         event=event,
         linkedid=row[2],
@@ -270,7 +355,7 @@ def cel_from_csv(row: list[str]) -> CelEvent | None:
         cid_num=row[13],
         cid_name=row[14],
         context=row[5],
-    )
+    ))
 
 
 def parse_cel_line(line: str) -> CelEvent | None:

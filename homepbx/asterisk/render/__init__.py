@@ -12,20 +12,18 @@ from sqlalchemy.orm import Session
 
 from ...apply import MANAGED_MARKER
 from ...config import Settings
+from ...features import CODES
+from ...pbx import SPY_MODES
+from ...site import Site, load_site
+from ..spy import DIALPLAN_OPTIONS, MODE_SWITCH_OPTION
 from .environment import config_templates, environment
 from .options import Options, options_from
-from ...site import SPY_MODES, Site, load_site
 
 HEADER = f"; {MANAGED_MARKER}: changes are overwritten by `homepbx apply`.\n"
 
-# Supervisor feature codes: prefix + agent extension.
-SPY_CODES: dict[str, str] = {"listen": "*21", "whisper": "*22", "barge": "*23"}
-# ChanSpy options per mode for the dialplan codes: q quiet, E exit when the agent hangs up,
-# w whisper to the spied (agent) channel, B barge to both parties. No `u`: it makes the
-# argument an exact channel name, and here we only know the "PJSIP/<ext>-" prefix. Never
-# d/X here: dialplans/asterisk/supervisors.j2 adds `d` (DTMF mode switching) only in the contexts of
+# Feature codes come from homepbx.features, ChanSpy letters from asterisk/spy.py: one definition
+# each. dialplans/asterisk/supervisors.j2 adds the mode switch option only in the contexts of
 # supervisors who hold every mode, since it would let a listener turn into a barger.
-SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
 
 
 @dataclass(frozen=True)
@@ -49,9 +47,10 @@ def render_files(site: Site, options: Options) -> dict[str, str]:
     context = {
         "site": site,
         "opt": options,
+        "codes": CODES,
         "spy_modes": SPY_MODES,
-        "spy_codes": SPY_CODES,
-        "spy_options": SPY_OPTIONS,
+        "spy_options": DIALPLAN_OPTIONS,
+        "spy_switch_option": MODE_SWITCH_OPTION,
         # Teams with agents get spy contexts; including an empty (so missing) context would warn.
         "spy_teams": frozenset(t.name for t in site.teams if t.agents),
         "agent_queues": agent_queues(site),
@@ -64,4 +63,4 @@ def render_site(session: Session, settings: Settings) -> dict[str, str]:
     return render_files(load_site(session), options_from(settings))
 
 
-__all__ = ["HEADER", "MANAGED_MARKER", "SPY_CODES", "SPY_OPTIONS", "render_files", "render_site"]
+__all__ = ["HEADER", "MANAGED_MARKER", "render_files", "render_site"]

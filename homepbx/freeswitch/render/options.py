@@ -1,0 +1,97 @@
+"""Settings as the FreeSWITCH templates see them, checked.
+
+The values land in XML attributes (escaped by the template environment) but also pass
+FreeSWITCH's line-based pre-processor, which expands `$${...}` and drops lines mentioning
+X-PRE-PROCESS before any XML parsing: so each value is held to what its option really takes,
+and a bad one raises InvalidInput naming the setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from ... import sip_options as sip
+from ...config import Settings
+from ...errors import InvalidInput
+
+# Not the AMI secret's alphabet: `$`, `&`, `<`, `>` are refused too, so the password can never
+# start a pre-processor variable or need escaping ( `secrets.token_urlsafe` output fits).
+_ESL_PASSWORD = re.compile(r"[A-Za-z0-9!#%*+./:=?@^_~-]{8,128}")
+# FreeSWITCH's own example password: a listener with it is as good as open.
+_DEFAULT_ESL_PASSWORD = "ClueCon"
+# No setting for these yet: the usual FreeSWITCH state directory, and a 16k-port RTP range.
+DB_DIR = "/var/lib/freeswitch/db"
+RTP_PORTS = (16384, 32767)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Checked settings, ready for the templates."""
+
+    domain: str
+    # sofia's sip-ip/rtp-ip; "" for a wildcard bind address, which sofia cannot advertise in
+    # Contact and SDP: vars.xml then takes FreeSWITCH's own $${local_ip_v4} (or _v6), found
+    # from the host's interfaces at start (no STUN, no lookup).
+    sip_ip: str
+    sip_ip_family: int
+    sip_port: int
+    public_address: str
+    local_net: tuple[str, ...]
+    rtp_timeout: int
+    rtp_start_port: int
+    rtp_end_port: int
+    recordings_dir: str
+    log_dir: str
+    json_cdr_dir: str
+    db_dir: str
+    esl_host: str
+    esl_port: int
+    esl_password: str
+
+
+def _sip_ip(settings: Settings) -> tuple[str, int]:
+    address = ipaddress.ip_address(sip.ip(settings.sip.bind_address, "sip.bind_address"))
+    return ("" if address.is_unspecified else str(address)), address.version
+
+
+def options_from(settings: Settings) -> Options:
+    """Check the settings the FreeSWITCH templates use; raise InvalidInput naming the first bad one."""
+    fs, esl = settings.freeswitch, settings.esl
+    domain = sip.domain(settings)
+    sip_ip, family = _sip_ip(settings)
+    udp_port = sip.port(settings.sip.udp_port, "sip.udp_port")
+    # One sofia profile listens on UDP and TCP on the same port.
+    if sip.port(settings.sip.tcp_port, "sip.tcp_port") != udp_port:
+        raise sip.fail("sip.tcp_port", settings.sip.tcp_port, f"equal to sip.udp_port ({udp_port}) on FreeSWITCH")
+    sip.tls_files(settings)  # checked; TLS is not rendered for FreeSWITCH yet
+    esl_host = sip.ip(esl.host, "esl.host")
+    if not ipaddress.ip_address(esl_host).is_loopback:
+        # The event socket runs any API command (originate, system...): never off the host.
+        raise sip.fail("esl.host", esl.host, "a loopback address such as 127.0.0.1")
+    if not _ESL_PASSWORD.fullmatch(esl.password) or esl.password == _DEFAULT_ESL_PASSWORD:
+        raise InvalidInput(
+            "The setting esl.password must be 8 to 128 characters without blanks, quotes, '$', '&', '<' or '>', "
+            "and not FreeSWITCH's default (`homepbx init` generates one).",
+            field="esl.password",
+        )
+    log_dir = sip.path(fs.log_dir, "freeswitch.log_dir")
+    return Options(
+        domain=domain,
+        sip_ip=sip_ip,
+        sip_ip_family=family,
+        sip_port=udp_port,
+        public_address=sip.public_address(settings),
+        local_net=sip.local_net(settings),
+        rtp_timeout=sip.rtp_timeout(settings),
+        rtp_start_port=RTP_PORTS[0],
+        rtp_end_port=RTP_PORTS[1],
+        recordings_dir=sip.path(fs.recordings_dir, "freeswitch.recordings_dir"),
+        log_dir=log_dir,
+        json_cdr_dir=f"{log_dir.rstrip('/')}/json_cdr",
+        db_dir=DB_DIR,
+        esl_host=esl_host,
+        esl_port=sip.port(esl.port, "esl.port"),
+        esl_password=esl.password,
+    )
