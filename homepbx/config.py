@@ -61,6 +61,11 @@ class FreeswitchSettings:
     config_dir: str = "/etc/freeswitch"
     recordings_dir: str = "/var/lib/freeswitch/recordings/homepbx"
     log_dir: str = "/var/log/freeswitch"
+    # FreeSWITCH's state (its core and mod_callcenter SQLite databases).
+    db_dir: str = "/var/lib/freeswitch/db"
+    # The RTP port range a firewall opens for FreeSWITCH.
+    rtp_start_port: int = 16384
+    rtp_end_port: int = 32767
 
 
 @dataclass(frozen=True)

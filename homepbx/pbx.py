@@ -191,8 +191,12 @@ class Control(Protocol):
     OperationalError (the PBX is unreachable or refused: exit 1), each one plain sentence.
     """
 
-    async def reload(self, changed: Sequence[str]) -> list[str]:
-        """Make the PBX read the changed files (names as rendered); return what was sent."""
+    async def reload(self, changed: Sequence[str], texts: Mapping[str, tuple[str | None, str]]) -> list[str]:
+        """Make the PBX read the changed files (names as rendered); return what was sent.
+
+        `texts` gives each changed file's (old text or None, new text), for a PBX that must
+        work out what changed inside a file (FreeSWITCH's queues).
+        """
         ...
 
     async def live_calls(self, agents: set[str], queues: Mapping[str, str]) -> list[LiveCall]:

@@ -6,6 +6,7 @@ Neutral: the site's backend (homepbx.backends) renders the files and says how to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +32,15 @@ def render(settings: Settings) -> dict[str, str]:
         return target.render(session, settings)
 
 
-def reload_pbx(settings: Settings, changed: list[str]) -> list[str]:
-    """Make the site's PBX read the `changed` files; return what was sent (e.g. CLI commands)."""
+def reload_pbx(settings: Settings, changed: list[str],
+               texts: Mapping[str, tuple[str | None, str]] | None = None) -> list[str]:
+    """Make the site's PBX read the `changed` files; return what was sent (e.g. CLI commands).
+
+    `texts`: each file's (text before, or None if unknown or new; text now).
+    """
+    texts = dict(texts or {})
     try:
-        return backends.run(settings, lambda control: control.reload(changed))
+        return backends.run(settings, lambda control: control.reload(changed, texts))
     except OperationalError as exc:
         title = backends.backend(settings).title
         raise OperationalError(
@@ -76,5 +82,8 @@ def publish(
         return out
     targets = list(files) if always_reload else result.changed
     if targets:
-        out.reloaded = reload_pbx(settings, targets)
+        # A forced reload does not know what the PBX last read: no "before" for any file.
+        # A file homepbx did not write tells nothing of what the PBX loaded from ours.
+        before = {} if always_reload else {c.name: c.old_text for c in result.changes if c.status != "foreign"}
+        out.reloaded = reload_pbx(settings, targets, {n: (before.get(n), files[n]) for n in targets})
     return out

@@ -40,7 +40,8 @@ class AsteriskControl:
         self.client = client
         self.settings = settings
 
-    async def reload(self, changed: Sequence[str]) -> list[str]:
+    async def reload(self, changed: Sequence[str], texts: Mapping[str, tuple[str | None, str]]) -> list[str]:
+        # Asterisk re-reads whole files: the names are enough.
         from .config_target import reload
 
         return await reload(self.client, changed)

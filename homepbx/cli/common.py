@@ -191,4 +191,4 @@ def emit_one(row: dict[str, Any], as_json: bool) -> None:
 
 
 def hint_apply() -> None:
-    click.echo("Run `homepbx apply` to push the change to Asterisk.", err=True)
+    click.echo("Run `homepbx apply` to push the change to the PBX.", err=True)

@@ -61,12 +61,14 @@ def _warn_hostname() -> None:
 @click.command()
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default: a SQLite file).")
 @click.option("--sip-domain", default=None, help="SIP domain / digest realm agents register to.")
-@click.option("--public-address", default=None, help="Address agents' softphones reach Asterisk at.")
+@click.option("--public-address", default=None, help="Address agents' softphones reach the PBX at.")
 @click.option("--asterisk-config-dir", default=None, help="Where `apply` writes Asterisk's files.")
+@click.option("--backend", type=click.Choice(["asterisk", "freeswitch"]), default=None,
+              help="The PBX of the site (default: asterisk).")
 @pass_app
 def init(app: AppContext, database_url: str | None, sip_domain: str | None, public_address: str | None,
-         asterisk_config_dir: str | None) -> None:
-    """Create the settings file (with a new AMI secret) if missing, and create or upgrade the database."""
+         asterisk_config_dir: str | None, backend: str | None) -> None:
+    """Create the settings file (with new AMI and ESL secrets) if missing, and create or upgrade the database."""
     path = Path(app.config_path) if app.config_path else config.DEFAULT_PATH
     if not path.exists():
         base = config.Settings()
@@ -83,10 +85,12 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
             sip=sip,
             asterisk=asterisk,
             ami=replace(base.ami, secret=secrets.token_urlsafe(24)),
+            esl=replace(base.esl, password=secrets.token_urlsafe(24)),
+            backend=backend or base.backend,
         )
         write_settings_file(path, settings)
         click.echo(f"Wrote settings to {path}.")
-    elif any((database_url, sip_domain, public_address, asterisk_config_dir)):
+    elif any((database_url, sip_domain, public_address, asterisk_config_dir, backend)):
         raise InvalidInput(f"The settings file {path} already exists: edit it instead of passing options.")
     app.config_path = str(path)
     url = app.settings.database.url

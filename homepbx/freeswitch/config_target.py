@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 from ..pbx import FilePolicy
 from .render import PROFILE, render_site
-from .render.options import DB_DIR
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -116,7 +115,7 @@ class FreeswitchConfig:
             config_dir=host(fs.config_dir),
             secret_files=SECRET_FILES,
             redact=redact,
-            runtime_dirs=(host(fs.recordings_dir), log_dir, log_dir / "json_cdr", host(DB_DIR)),
+            runtime_dirs=(host(fs.recordings_dir), log_dir, log_dir / "json_cdr", host(fs.db_dir)),
         )
 
 

@@ -41,6 +41,8 @@ STORAGE_DIR = "/var/lib/freeswitch/storage"
 CACHE_DIR = "/var/cache/freeswitch"
 RECORDINGS_DIR = "/var/lib/freeswitch/recordings/homepbx"
 TLS_DIR = "/etc/freeswitch-tls"
+# Beside the Asterisk lab's 10000-20000.
+RTP_PORTS = (20000, 24999)
 
 
 def how_to_build(root: Path) -> str:
@@ -67,9 +69,13 @@ class FreeswitchLab:
         return (self.root / MARKER).is_file() and self.chroot.host(BINARY).is_file()
 
     def ensure_built(self, rebuild: bool = False) -> float:
-        """FreeSWITCH is built by hand once (see `how_to_build`); refuse plainly when it is not."""
+        """FreeSWITCH is built by hand once (see `how_to_build`); refuse plainly when it is not.
+
+        Also makes the folders `homepbx apply` and FreeSWITCH write into.
+        """
         if rebuild or not self.is_built():
             raise OperationalError(how_to_build(self.root))
+        self.prepare()
         return 0.0
 
     def version(self) -> str | None:
@@ -85,7 +91,8 @@ class FreeswitchLab:
                       udp_port=SIP_PORT, tcp_port=SIP_PORT, tls_port=TLS_PORT,
                       tls_cert_file="", tls_key_file="", local_net=())
         freeswitch = replace(base.freeswitch, root=str(self.chroot.path), config_dir=CONF_DIR,
-                             recordings_dir=RECORDINGS_DIR, log_dir=LOG_DIR)
+                             recordings_dir=RECORDINGS_DIR, log_dir=LOG_DIR, db_dir=DB_DIR,
+                             rtp_start_port=RTP_PORTS[0], rtp_end_port=RTP_PORTS[1])
         esl = replace(base.esl, host=self.address, port=ESL_PORT, password=self.esl_password())
         return replace(base, backend="freeswitch", sip=sip, freeswitch=freeswitch, esl=esl)
 

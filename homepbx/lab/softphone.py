@@ -171,6 +171,9 @@ class Softphone:
         """Call `uri` (a full SIP URI, or a user part dialled at the PBX)."""
         if not uri.startswith(("sip:", "sips:")):
             uri = f"sip:{uri}@{self.config.address}"
+            if self.config.transport == "udp":
+                # The PBX may not listen on 5060 (the FreeSWITCH lab runs beside Asterisk's).
+                uri += f":{self.config.sip_port}"
         return self.command("dial", uri)
 
     def answer(self) -> str:

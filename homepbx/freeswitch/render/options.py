@@ -21,9 +21,6 @@ from ...errors import InvalidInput
 _ESL_PASSWORD = re.compile(r"[A-Za-z0-9!#%*+./:=?@^_~-]{8,128}")
 # FreeSWITCH's own example password: a listener with it is as good as open.
 _DEFAULT_ESL_PASSWORD = "ClueCon"
-# No setting for these yet: the usual FreeSWITCH state directory, and a 16k-port RTP range.
-DB_DIR = "/var/lib/freeswitch/db"
-RTP_PORTS = (16384, 32767)
 
 
 @dataclass(frozen=True)
@@ -77,6 +74,10 @@ def options_from(settings: Settings) -> Options:
             field="esl.password",
         )
     log_dir = sip.path(fs.log_dir, "freeswitch.log_dir")
+    rtp_start = sip.port(fs.rtp_start_port, "freeswitch.rtp_start_port")
+    rtp_end = sip.port(fs.rtp_end_port, "freeswitch.rtp_end_port")
+    if rtp_end <= rtp_start:
+        raise sip.fail("freeswitch.rtp_end_port", rtp_end, f"above freeswitch.rtp_start_port ({rtp_start})")
     return Options(
         domain=domain,
         sip_ip=sip_ip,
@@ -85,12 +86,12 @@ def options_from(settings: Settings) -> Options:
         public_address=sip.public_address(settings),
         local_net=sip.local_net(settings),
         rtp_timeout=sip.rtp_timeout(settings),
-        rtp_start_port=RTP_PORTS[0],
-        rtp_end_port=RTP_PORTS[1],
+        rtp_start_port=rtp_start,
+        rtp_end_port=rtp_end,
         recordings_dir=sip.path(fs.recordings_dir, "freeswitch.recordings_dir"),
         log_dir=log_dir,
         json_cdr_dir=f"{log_dir.rstrip('/')}/json_cdr",
-        db_dir=DB_DIR,
+        db_dir=sip.path(fs.db_dir, "freeswitch.db_dir"),
         esl_host=esl_host,
         esl_port=sip.port(esl.port, "esl.port"),
         esl_password=esl.password,
