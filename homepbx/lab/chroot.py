@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -30,6 +31,19 @@ CHROOT_ENV = {
 # Stops package scripts from starting services: an Asterisk started by the asterisk
 # package's postinst would listen on every host address, outside our control.
 POLICY_RC = "#!/bin/sh\n# homepbx lab: never start services while installing\nexit 101\n"
+
+# The chroot's resolver and hosts (see Chroot.isolate_names).
+RESOLV_CONF = (
+    "# managed by homepbx lab: no resolver outside this machine; nothing answers on {address}:53\n"
+    "nameserver {address}\n"
+    "options timeout:1 attempts:1\n"
+)
+HOSTS = (
+    "# managed by homepbx lab: the host name resolves here, never through DNS\n"
+    "127.0.0.1\tlocalhost\n"
+    "::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+    "{address}\t{hostname}\n"
+)
 
 
 def require_root() -> None:
@@ -99,6 +113,22 @@ class Chroot:
                                encoding="utf-8")
         return time.monotonic() - started
 
+    def isolate_names(self, address: str) -> None:
+        """Keep the chroot's name lookups on this machine: no outside resolver, the host name in hosts.
+
+        The chroot shares the host's host name, and Asterisk looks it up (through
+        ast_find_ourip) whenever something binds the wildcard address. debootstrap copied the
+        host's resolv.conf: every such lookup left the machine and, with a slow resolver,
+        stalled SIP threads for seconds. Now the host name resolves from /etc/hosts to the lab
+        address, and anything else is asked of `address`:53, where nothing listens (an
+        immediate refusal) unless a test listens there to count queries. Rewritten at every
+        start; a rebuild copies the host's resolv.conf again for apt, then this replaces it.
+        """
+        hostname = socket.gethostname()
+        etc = self.path / "etc"
+        _replace_file(etc / "resolv.conf", RESOLV_CONF.format(address=address))
+        _replace_file(etc / "hosts", HOSTS.format(address=address, hostname=hostname))
+
     def command(self, argv: list[str]) -> list[str]:
         """`argv` as a command line running inside the chroot."""
         return ["chroot", str(self.path), *argv]
@@ -148,6 +178,14 @@ class Chroot:
         if etc.exists() and not dist.exists():
             etc.rename(dist)
         etc.mkdir(exist_ok=True)
+
+
+def _replace_file(path: Path, text: str) -> None:
+    # resolv.conf may be a dangling symlink copied from the host (systemd-resolved): replace the
+    # link itself, never write through it onto the host.
+    tmp = path.with_name(path.name + ".homepbx-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def mounts_under(path: Path) -> list[Path]:
