@@ -295,6 +295,10 @@ class LabStatus:
 class Lab(Protocol):
     """A real PBX of this backend on this machine, for trying homepbx and for the tests."""
 
+    root: Path
+    # The loopback address the PBX and the lab's softphones bind.
+    address: str
+
     def ensure_built(self, rebuild: bool = False) -> float:
         """Make sure the lab's PBX is built (building it if the backend can); seconds spent."""
         ...

@@ -122,6 +122,10 @@ class FreeswitchLab:
                 check_ports_free(self.address, [("tcp", ESL_PORT), ("tcp", SIP_PORT), ("udp", SIP_PORT)],
                                  "FreeSWITCH")
                 self.prepare()
+                # Each start logs into a fresh file: what this configuration said, nothing older.
+                log = self.chroot.host(f"{LOG_DIR}/freeswitch.log")
+                if log.exists():
+                    os.replace(log, log.with_name("freeswitch.log.1"))
                 self.daemon.start([
                     BINARY, "-nf", "-nc", "-nonat", "-conf", CONF_DIR, "-log", LOG_DIR, "-db", DB_DIR,
                     "-run", RUN_DIR, "-storage", STORAGE_DIR, "-cache", CACHE_DIR,
@@ -173,6 +177,11 @@ class FreeswitchLab:
         if result.returncode != 0:
             raise OperationalError(f"FreeSWITCH refused {command!r}: {result.stderr.strip() or 'no reason given'}.")
         return result.stdout
+
+    def log_lines(self) -> list[str]:
+        """Everything FreeSWITCH logged since it started."""
+        log = self.chroot.host(f"{LOG_DIR}/freeswitch.log")
+        return log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else []
 
     def logs(self, lines: int = 50) -> str:
         """The last `lines` lines of FreeSWITCH's log (or of its console output)."""

@@ -3,6 +3,8 @@
 HOMEPBX_TEST_LAB_ROOT (default /var/lib/homepbx/lab-test) picks the cached chroot, built from
 nothing on first use (about a minute); HOMEPBX_TEST_LAB_ADDRESS (default 127.0.0.1) the
 loopback address the PBX and softphones bind, so two test runs can use 127.0.0.1 and 127.0.0.2.
+HOMEPBX_TEST_FS_LAB_ROOT (default /var/lib/homepbx/freeswitch-lab) names the FreeSWITCH build
+the FreeSWITCH tests run on; without one they are skipped with one line saying how to make it.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ import pytest
 from homepbx.apply import config_dir as apply_config_dir
 from homepbx.config import LabSettings, Settings
 from homepbx.asterisk.lab.pbx import LabPBX
+from homepbx.freeswitch.lab import SIP_PORT as FS_SIP_PORT
+from homepbx.freeswitch.lab import FreeswitchLab, how_to_build
+from homepbx.lab.chroot import Chroot
 from homepbx.lab.softphone import PhoneConfig, Softphone
 from homepbx.lab.tones import ToneWindow, detect_tones
 
 LAB_ROOT = os.environ.get("HOMEPBX_TEST_LAB_ROOT", "/var/lib/homepbx/lab-test")
 LAB_ADDRESS = os.environ.get("HOMEPBX_TEST_LAB_ADDRESS", "127.0.0.1")
+# The FreeSWITCH build (never built by the tests: see homepbx.freeswitch.lab).
+FS_LAB_ROOT = os.environ.get("HOMEPBX_TEST_FS_LAB_ROOT", "/var/lib/homepbx/freeswitch-lab")
 
 # One tone per role, as the design fixes them.
 CALLER_HZ = 440
@@ -88,19 +95,16 @@ def lab_config(lab: LabPBX) -> Callable[..., None]:
     return lambda files, restart=True: install_config(lab, files, restart)
 
 
-@pytest.fixture
-def softphone(lab: LabPBX) -> Iterator[Callable[..., Softphone]]:
-    """A factory of started softphones; every one is stopped at teardown, pass or fail.
-
-    softphone("alice", tone_hz=440, password="...", transport="udp", auto_answer=True, ...)
-    """
+def _phones(chroot: Chroot, address: str, **defaults: object) -> Iterator[Callable[..., Softphone]]:
     phones: list[Softphone] = []
 
     def make(name: str, **options: object) -> Softphone:
         options.setdefault("username", name)
         options.setdefault("password", f"secret-{name}")
-        options.setdefault("address", lab.address)
-        phone = Softphone(lab.chroot, PhoneConfig(name=name, **options))  # type: ignore[arg-type]
+        options.setdefault("address", address)
+        for key, value in defaults.items():
+            options.setdefault(key, value)
+        phone = Softphone(chroot, PhoneConfig(name=name, **options))  # type: ignore[arg-type]
         phones.append(phone)  # before start(): a half-started phone must be stopped too
         phone.start()
         return phone
@@ -113,6 +117,46 @@ def softphone(lab: LabPBX) -> Iterator[Callable[..., Softphone]]:
                 phone.stop()
             except Exception as exc:  # noqa: BLE001 - teardown must reach every phone
                 print(f"could not stop softphone {phone.config.name}: {exc}", file=sys.stderr)
+
+
+@pytest.fixture
+def softphone(lab: LabPBX) -> Iterator[Callable[..., Softphone]]:
+    """A factory of started softphones; every one is stopped at teardown, pass or fail.
+
+    softphone("alice", tone_hz=440, password="...", transport="udp", auto_answer=True, ...)
+    """
+    yield from _phones(lab.chroot, lab.address)
+
+
+@pytest.fixture(scope="session")
+def fs_lab() -> Iterator[FreeswitchLab]:
+    """The FreeSWITCH lab (a build made once from source), running for the session's FreeSWITCH
+    tests; skipped with the one sentence saying how to build it when there is no build."""
+    lab = FreeswitchLab(Settings(lab=LabSettings(freeswitch_root=FS_LAB_ROOT, address=LAB_ADDRESS)))
+    if os.geteuid() != 0:
+        pytest.fail("The FreeSWITCH lab tests cannot run: the lab needs root.", pytrace=False)
+    if not lab.is_built():
+        pytest.skip(how_to_build(lab.root))
+    was_running = lab.status().running
+    try:
+        yield lab
+    finally:
+        if not was_running:
+            lab.down()
+
+
+@pytest.fixture(scope="session")
+def fs_site(fs_lab: FreeswitchLab, tmp_path_factory: pytest.TempPathFactory) -> "LabSite":
+    """A homepbx site (database + settings) on the lab FreeSWITCH, shared by the session."""
+    from .site import LabSite
+
+    return LabSite(fs_lab, tmp_path_factory.mktemp("fs-lab-site"))
+
+
+@pytest.fixture
+def fs_softphone(fs_lab: FreeswitchLab) -> Iterator[Callable[..., Softphone]]:
+    """The `softphone` factory for the FreeSWITCH lab (its chroot's baresip, its SIP port)."""
+    yield from _phones(fs_lab.chroot, fs_lab.address, sip_port=FS_SIP_PORT)
 
 
 @dataclass

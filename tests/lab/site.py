@@ -13,7 +13,7 @@ from typing import Any
 
 from homepbx import config, db, publish
 from homepbx.config import Settings
-from homepbx.asterisk.lab.pbx import LabPBX
+from homepbx.pbx import Lab
 from homepbx.lab.softphone import PhoneConfig, Softphone
 
 from ..unit.cli_helpers import Cli, Result
@@ -22,7 +22,7 @@ from ..unit.cli_helpers import Cli, Result
 class LabSite:
     """The lab PBX plus a homepbx database and settings file pointed at it."""
 
-    def __init__(self, pbx: LabPBX, workdir: Path, database_url: str | None = None) -> None:
+    def __init__(self, pbx: Lab, workdir: Path, database_url: str | None = None) -> None:
         self.pbx = pbx
         settings = pbx.lab_settings()
         url = database_url or f"sqlite:///{workdir / 'site.db'}"
@@ -55,11 +55,18 @@ class LabSite:
             self.run("team", "add", name)
 
     def apply(self) -> list[str]:
-        """Write the rendered config (replacing other tests' stand-ins) and restart Asterisk if it changed.
+        """Write the rendered config (replacing other tests' stand-ins) and make the PBX use it.
 
-        A restart (under a second) rather than a reload: transports only bind at start.
-        Tests of `homepbx apply`'s own reload use the CLI instead.
+        Asterisk: a restart (under a second) rather than a reload, since transports only bind
+        at start; tests of `homepbx apply`'s own reload use the CLI instead. FreeSWITCH: the
+        reload `homepbx apply` does (it keeps calls up), or a start if it is not running.
         """
+        if self.settings.backend == "freeswitch":
+            running = self.pbx.status().running
+            out = publish.publish(self.settings, force=True, reload=running)
+            if not running:
+                self.pbx.up(wait=True, timeout=60)
+            return out.result.changed
         out = publish.publish(self.settings, force=True, reload=False)
         if out.result.changed or self._local_changed or not self.pbx.status().running:
             self.pbx.restart()
@@ -97,6 +104,7 @@ class LabSite:
             username=extension,
             password=password if password is not None else self.passwords[extension],
             address=self.pbx.address,
+            sip_port=self.settings.sip.udp_port,
             tone_hz=tone_hz,
             **options,
         )
