@@ -153,18 +153,6 @@ class QueueMember(Base):
     agent: Mapped[Agent] = relationship(back_populates="memberships")
 
 
-class Node(Base):
-    """An Asterisk server homepbx drives."""
-
-    __tablename__ = "nodes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(40), unique=True)
-    ami_host: Mapped[str] = mapped_column(String(255), default="127.0.0.1")
-    ami_port: Mapped[int] = mapped_column(Integer, default=5038)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
 class AuditEntry(Base):
     """One administrative or supervision action: who did what to whom, when."""
 
@@ -393,7 +381,6 @@ __all__ = [
     "Base",
     "BillingUnit",
     "Employment",
-    "Node",
     "Queue",
     "QueueMember",
     "Role",
