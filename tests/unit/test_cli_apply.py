@@ -124,3 +124,26 @@ def test_apply_creates_the_folders_asterisk_writes_records_into(site: Cli, tmp_p
     res = site("apply", "--no-reload")
     assert res.exit_code == 0, res.stderr
     assert (log_dir / "cel-custom").is_dir() and (log_dir / "cdr-custom").is_dir() and rec_dir.is_dir()
+
+
+def test_a_freeswitch_site_renders_its_xml_tree_and_says_plainly_when_freeswitch_is_down(
+        tmp_path: Path, sqlite_url: str) -> None:
+    cfg = tmp_path / "homepbx.toml"
+    cli = Cli(cfg)
+    res = cli("init", "--backend", "freeswitch", "--database-url", sqlite_url, "--sip-domain", "pbx.example.com")
+    assert res.exit_code == 0, res.stderr
+    conf = tmp_path / "freeswitch"
+    conf.mkdir()
+    # Nothing listens on the event socket port: these tests never reach a real FreeSWITCH.
+    cfg.write_text(cfg.read_text().replace('config_dir = "/etc/freeswitch"', f'config_dir = "{conf}"')
+                   .replace("port = 8021", f"port = {free_port()}"))
+    assert 'password = ""' not in cfg.read_text().split("[esl]")[1]  # init generated one
+    assert cli("agent", "add", "1001", "--name", "Ann & Bob").exit_code == 0
+    res = cli("apply")
+    assert_plain_error(res, 1)
+    assert "FreeSWITCH was not reloaded" in res.stderr and "apply --reload" in res.stderr
+    # The files were written all the same (atomically), the secrets ones private.
+    assert (conf / "freeswitch.xml").is_file()
+    directory = conf / "directory" / "homepbx.xml"
+    assert "Ann &amp; Bob" in directory.read_text()
+    assert directory.stat().st_mode & 0o777 == 0o640
