@@ -49,7 +49,7 @@ def how_to_build(root: Path) -> str:
     """The one sentence shown wherever the FreeSWITCH build is missing."""
     return (f"No FreeSWITCH 1.10 build in {root}: build FreeSWITCH 1.10 from its source into "
             f"{root / 'chroot'} (a Debian sid chroot, prefix {PREFIX}) and write {root / MARKER}, "
-            f"as the README's 'FreeSWITCH lab' section says.")
+            f"as the README's 'FreeSWITCH lab' section describes.")
 
 
 class FreeswitchLab:
