@@ -136,7 +136,9 @@ class FreeswitchLab:
         return self.status()
 
     def prepare(self) -> None:
-        """The directories FreeSWITCH writes into (config comes from `homepbx apply`)."""
+        """The directories FreeSWITCH writes into (config comes from `homepbx apply`), and name
+        lookups kept on this machine."""
+        self.chroot.isolate_names(self.address)
         for inner in (CONF_DIR, LOG_DIR, f"{LOG_DIR}/json_cdr", DB_DIR, RUN_DIR, STORAGE_DIR, CACHE_DIR,
                       RECORDINGS_DIR, TLS_DIR):
             self.chroot.host(inner).mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,7 @@ class LabSite:
         self.passwords[name] = password
         # The whole file is this session's: stale accounts of an earlier run go away.
         blocks = [
-            f"[{n}]\ntype = endpoint\ncontext = homepbx-inbound\ndisallow = all\nallow = ulaw\n"
+            f"[{n}](homepbx-media)\ntype = endpoint\ncontext = homepbx-inbound\ndisallow = all\nallow = ulaw\n"
             f"auth = {n}\naors = {n}\ndirect_media = no\nrtp_symmetric = yes\n"
             f"[{n}]\ntype = auth\nauth_type = userpass\nusername = {n}\npassword = {p}\n"
             f"[{n}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
