@@ -12,6 +12,7 @@ import re
 import unicodedata
 
 from .errors import InvalidInput
+from .pbx import SPY_MODES
 
 # Feature codes all start with `*`, so a digits-only extension can never collide with one;
 # these are the short numbers homepbx itself uses for features that callers may dial.
@@ -23,7 +24,6 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24
 # Characters that end a config value, open a section, split or close an application argument,
 # quote a caller ID, or escape: refused in free text (names, reasons).
 _FORBIDDEN_TEXT = frozenset('[];,|()"\\<>\r\n')
-_SPY_MODES = ("listen", "whisper", "barge")
 
 
 def _has_control(text: str) -> bool:
@@ -92,10 +92,10 @@ def email(value: str) -> str:
 def spy_modes(value: str) -> str:
     """A comma list of listen, whisper, barge, stored in canonical order."""
     modes = {m.strip() for m in value.split(",") if m.strip()}
-    unknown = sorted(modes - set(_SPY_MODES))
+    unknown = sorted(modes - set(SPY_MODES))
     if unknown:
         raise InvalidInput(f"Unknown spy mode {unknown[0]!r}: use listen, whisper or barge.", field="modes")
-    return ",".join(m for m in _SPY_MODES if m in modes)
+    return ",".join(m for m in SPY_MODES if m in modes)
 
 
 def integer(value: int, field: str, low: int, high: int) -> int:

@@ -28,7 +28,9 @@ from datetime import datetime, tzinfo
 from operator import itemgetter
 from typing import Any, Protocol
 
+from ...features import CODES
 from ...records.types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, SpyRow, utc
+from ..spy import MODE_SWITCH_OPTION
 
 # queue_log events that describe a caller's passage through a queue (kept per call).
 CALL_QUEUE_EVENTS = frozenset(
@@ -95,8 +97,8 @@ def _new_agent(channel: str) -> str:
     return agent
 
 
-SPY_MODES_BY_DIGIT = {"1": "listen", "2": "whisper", "3": "barge"}
-_SPY_CODE = re.compile(r"^\*2([123])([0-9A-Za-z_.]+)$")
+# A dialled spy code (homepbx.features) followed by the agent's extension.
+_SPY_CODE = re.compile("^(" + "|".join(re.escape(c) for c in CODES.spy.values()) + r")([0-9A-Za-z_.]+)$")
 # ChanSpy(PJSIP/<agent>-,<options>): the feature code's prefix form, never a full channel name.
 _SPY_APPDATA = re.compile(r"^PJSIP/([^,/-]+)-(?:,([A-Za-z]*))?$")
 _SPY_CONTEXT = re.compile(r"^homepbx-spy-.+-(listen|whisper|barge|switch)$")
@@ -118,13 +120,13 @@ def spy_from_cel(ev: CelEvent) -> SpyRow | None:
         return None
     # The dialled code names the mode; a `homepbx-spy-<team>-<mode>` context (if Asterisk ever
     # reports the included context) must agree with it.
-    mode = SPY_MODES_BY_DIGIT[code.group(1)]
+    mode = CODES.spy_mode(code.group(1))
     named = _SPY_CONTEXT.match(context)
     if named and named.group(1) != "switch" and named.group(1) != mode:
         return None
     options = data.group(2) or ""
     return SpyRow(utc(ev.time), supervisor, code.group(2), mode, ev.channel, context, ev.exten,
-                  "d" in options, ev.uniqueid)
+                  MODE_SWITCH_OPTION in options, ev.uniqueid)
 
 
 def _channel_event(ev: CelEvent) -> CelEvent:
