@@ -9,11 +9,10 @@ command refused by the database reaches no PBX; one the PBX refuses writes nothi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import audit, backends, names, provisioning
+from . import audit, backends, db, names, provisioning
 from .errors import InvalidInput
 from .models import Agent, Role
 from .pbx import AgentStatus, Membership, QueueSnapshot, QueueTarget
@@ -24,13 +23,9 @@ if TYPE_CHECKING:
     from .config import Settings
 
 __all__ = [
-    "AgentStatus", "Membership", "QueueSnapshot", "QueueTarget", "Sessions", "login", "logout", "member_queues",
+    "AgentStatus", "Membership", "QueueSnapshot", "QueueTarget", "login", "logout", "member_queues",
     "pause", "record", "status", "statuses", "unpause",
 ]
-
-# Opens one database transaction (the CLI's AppContext.session): commits on success.
-Sessions = Callable[[], AbstractContextManager["Session"]]
-
 
 # --- what the database says the agent may do ----------------------------------------------------
 
@@ -65,58 +60,58 @@ def record(session: Session, action: str, extension: str, **details: object) -> 
 
 # --- the commands -------------------------------------------------------------------------------
 
-def login(settings: Settings, session: Sessions, extension: str, queue: str | None = None) -> AgentStatus:
+def login(settings: Settings, extension: str, queue: str | None = None) -> AgentStatus:
     """Log the agent in to its queues (or to one of them); return the PBX's state after.
 
     Every queue must exist on the PBX, or nothing is changed (OperationalError: run apply).
     """
-    return _membership(settings, session, extension, queue, login=True)
+    return _membership(settings, extension, queue, login=True)
 
 
-def logout(settings: Settings, session: Sessions, extension: str, queue: str | None = None) -> AgentStatus:
+def logout(settings: Settings, extension: str, queue: str | None = None) -> AgentStatus:
     """Log the agent out of its queues (or of one of them); return the PBX's state after."""
-    return _membership(settings, session, extension, queue, login=False)
+    return _membership(settings, extension, queue, login=False)
 
 
-def _membership(settings: Settings, session: Sessions, extension: str, queue: str | None, *,
+def _membership(settings: Settings, extension: str, queue: str | None, *,
                 login: bool) -> AgentStatus:
-    with session() as s:
+    with db.transaction(settings.database.url) as s:
         agent, targets = member_queues(s, extension, queue)
         ext = agent.extension
     if login:
         state = backends.run(settings, lambda control: control.queue_login(ext, targets))
     else:
         state = backends.run(settings, lambda control: control.queue_logout(ext, targets))
-    with session() as s:
+    with db.transaction(settings.database.url) as s:
         record(s, "agent.login" if login else "agent.logout", ext, queues=[t.queue for t in targets])
     return state
 
 
-def pause(settings: Settings, session: Sessions, extension: str, reason: str) -> AgentStatus:
+def pause(settings: Settings, extension: str, reason: str) -> AgentStatus:
     """Pause the agent in every queue it is logged in to, with a reason; return the PBX's state after.
 
     InvalidInput (exit 2) if the agent is not logged in anywhere: nothing is changed.
     """
     reason = names.reason(reason)
-    ext = _known(session, extension)
+    ext = _known(settings, extension)
     state = backends.run(settings, lambda control: control.queue_pause(ext, True, reason))
-    with session() as s:
+    with db.transaction(settings.database.url) as s:
         record(s, "agent.pause", ext, reason=reason)
     return state
 
 
-def unpause(settings: Settings, session: Sessions, extension: str) -> AgentStatus:
+def unpause(settings: Settings, extension: str) -> AgentStatus:
     """Unpause the agent in every queue it is logged in to; return the PBX's state after."""
-    ext = _known(session, extension)
+    ext = _known(settings, extension)
     state = backends.run(settings, lambda control: control.queue_pause(ext, False))
-    with session() as s:
+    with db.transaction(settings.database.url) as s:
         record(s, "agent.unpause", ext)
     return state
 
 
-def status(settings: Settings, session: Sessions, extension: str | None = None) -> list[AgentStatus]:
+def status(settings: Settings, extension: str | None = None) -> list[AgentStatus]:
     """The PBX's state of one agent, or of every enabled agent (plus any other queue member)."""
-    with session() as s:
+    with db.transaction(settings.database.url) as s:
         if extension is not None:
             extension = provisioning.get_agent(s, extension).extension
             known = [extension]
@@ -127,7 +122,7 @@ def status(settings: Settings, session: Sessions, extension: str | None = None) 
     return statuses(snapshot, known, one)
 
 
-def _known(session: Sessions, extension: str) -> str:
+def _known(settings: Settings, extension: str) -> str:
     """The extension of an existing agent (NotFound otherwise), read in a transaction of its own."""
-    with session() as s:
+    with db.transaction(settings.database.url) as s:
         return provisioning.get_agent(s, extension).extension

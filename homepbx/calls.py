@@ -48,16 +48,14 @@ def resolve_target(session: Session, value: str) -> Target:
 def check_agent(settings: Settings, agent: str) -> str:
     """The agent's extension, checked against the database (NotFound if unknown); session closed."""
     agent = names.extension(agent, "agent")
-    db.ensure_current(settings.database.url)
-    with db.session_scope(settings.database.url) as session:
+    with db.transaction(settings.database.url) as session:
         provisioning.get_agent(session, agent)
     return agent
 
 
 def list_calls(settings: Settings) -> list[LiveCall]:
     """Every call in progress on the site's PBX, labelled with the site's agents and queues."""
-    db.ensure_current(settings.database.url)
-    with db.session_scope(settings.database.url) as session:
+    with db.transaction(settings.database.url) as session:
         agents, queues = site_names(session)
     return backends.run(settings, lambda control: control.live_calls(agents, queues))
 
@@ -69,8 +67,7 @@ def transfer(settings: Settings, agent: str, target_text: str, attended: bool) -
     the target; the agent hanging up completes it. A running recording follows the caller.
     """
     agent = names.extension(agent, "agent")
-    db.ensure_current(settings.database.url)
-    with db.session_scope(settings.database.url) as session:
+    with db.transaction(settings.database.url) as session:
         provisioning.get_agent(session, agent)
         target = resolve_target(session, target_text)
 
@@ -78,7 +75,7 @@ def transfer(settings: Settings, agent: str, target_text: str, attended: bool) -
         await control.transfer(agent, target, attended=attended)
 
     backends.run(settings, work)
-    with db.session_scope(settings.database.url) as session:
+    with db.transaction(settings.database.url) as session:
         audit.record(session, "call.transfer", agent, to=target.label, attended=attended)
     return target
 
@@ -87,6 +84,6 @@ def hangup(settings: Settings, agent: str) -> int:
     """End agent `agent`'s call for everyone on it; return how many parties were hung up."""
     agent = check_agent(settings, agent)
     gone = backends.run(settings, lambda control: control.hangup(agent))
-    with db.session_scope(settings.database.url) as session:
+    with db.transaction(settings.database.url) as session:
         audit.record(session, "call.hangup", agent, parties=gone)
     return gone

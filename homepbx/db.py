@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError as SAOperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import InvalidInput, OperationalError
@@ -86,6 +87,25 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Session]:
+    """A service's transaction on a prepared database; its failures as one plain sentence.
+
+    The schema is checked first; the database refusing or going away is an OperationalError,
+    a concurrent change to the same rows an InvalidInput: nothing is half-done either way.
+    """
+    ensure_current(url)
+    try:
+        with session_scope(url) as session:
+            yield session
+    except SAOperationalError as exc:
+        raise OperationalError(f"The database failed: {exc.orig}".rstrip(".") + ".") from None
+    except IntegrityError:
+        # Checks run first, so this is a concurrent command that got there before us.
+        raise InvalidInput("Another change to the same records was made at the same time: "
+                           "nothing was changed, try again.") from None
 
 
 def ensure_current(url: str) -> None:

@@ -77,7 +77,7 @@ def start(settings: Settings, agent: str) -> Recording:
                                field="agent")
         now = utcnow()
         path = recording_path(settings, call.call_id, now)
-        with db.session_scope(url) as session:
+        with db.transaction(url) as session:
             if _row(session, path) is not None:
                 raise InvalidInput(f"A recording of this call started less than a second ago: {path}.",
                                    field="agent")
@@ -87,10 +87,10 @@ def start(settings: Settings, agent: str) -> Recording:
             await control.start_recording(agent, path)
         except BaseException:
             # The PBX refused (or was lost): no file will come, so no index row either.
-            with db.session_scope(url) as session:
+            with db.transaction(url) as session:
                 session.execute(delete(Recording).where(Recording.path == path))
             raise
-        with db.session_scope(url) as session:
+        with db.transaction(url) as session:
             audit.record(session, "record.start", agent, path=path, linkedid=call.call_id)
         return row
 
@@ -104,7 +104,7 @@ def stop(settings: Settings, agent: str) -> Recording:
     async def work(control: Control) -> Recording:
         active = await control.stop_recording(agent)
         now = utcnow()
-        with db.session_scope(settings.database.url) as session:
+        with db.transaction(settings.database.url) as session:
             row = _adopt(session, active, agent)
             row.ended_at = now
             row.paused = json.dumps(_close_pauses(json.loads(row.paused or "[]"), now))
@@ -132,14 +132,14 @@ def _set_paused(settings: Settings, agent: str, *, paused: bool) -> Recording:
         call = await control.agent_call(agent)
         if call.recording is None:
             raise _not_recorded(agent)
-        with db.session_scope(url) as session:
+        with db.transaction(url) as session:
             row = _adopt(session, call.recording, agent)
             if paused == _is_paused(json.loads(row.paused or "[]")):
                 state = "paused" if paused else "not paused"
                 raise InvalidInput(f"The recording of agent {agent}'s call is already {state}.", field="agent")
         active = await control.mute_recording(agent, paused)
         now = _iso(utcnow())
-        with db.session_scope(url) as session:
+        with db.transaction(url) as session:
             row = _adopt(session, active, agent)
             pauses: list[list[str | None]] = json.loads(row.paused or "[]")
             if paused:
@@ -165,8 +165,7 @@ def _close_pauses(pauses: list[list[Any]], end: datetime) -> list[list[Any]]:
 
 def list_recordings(settings: Settings, limit: int = 100) -> list[dict[str, Any]]:
     """Indexed recordings, newest first; a recording still open takes its call's end once known."""
-    db.ensure_current(settings.database.url)
-    with db.session_scope(settings.database.url) as session:
+    with db.transaction(settings.database.url) as session:
         return _index(session, settings, limit)
 
 

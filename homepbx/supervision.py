@@ -174,7 +174,7 @@ def spy(
     ring_timeout: float,
     *,
     connect: Callable[[], PlainConnection | None],
-    session: Callable[[], AbstractContextManager[Session]],
+    session: Callable[[], AbstractContextManager[Session]] | None = None,
 ) -> SpyResult:
     """Authorise, ring the supervisor and spy on the agent's call, audit it; return once it started.
 
@@ -184,6 +184,11 @@ def spy(
     checks the schema and says what is wrong). No transaction is open while the PBX rings the
     supervisor: the check is committed first, the audit entry is a transaction of its own.
     """
+    if session is None:
+        from . import db
+
+        url = settings.database.url
+        session = lambda: db.transaction(url)  # noqa: E731
     conn = connect()
     try:
         plan = _authorize_plain(conn, supervisor, agent, mode) if conn is not None else None

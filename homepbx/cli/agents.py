@@ -228,7 +228,7 @@ def login(app: AppContext, extension: str, queue: str | None, as_json: bool) -> 
     """Log an agent in to their queues; prints the state the PBX then reports."""
     from .. import agent_state
 
-    _print_status(agent_state.login(app.settings, app.session, extension, queue), as_json)
+    _print_status(agent_state.login(app.settings, extension, queue), as_json)
 
 
 @agent.command("logout")
@@ -240,7 +240,7 @@ def logout(app: AppContext, extension: str, queue: str | None, as_json: bool) ->
     """Log an agent out of their queues; prints the state the PBX then reports."""
     from .. import agent_state
 
-    _print_status(agent_state.logout(app.settings, app.session, extension, queue), as_json)
+    _print_status(agent_state.logout(app.settings, extension, queue), as_json)
 
 
 @agent.command("pause")
@@ -252,7 +252,7 @@ def pause(app: AppContext, extension: str, reason: str, as_json: bool) -> None:
     """Pause an agent in every queue: no queue call reaches them until `agent unpause`."""
     from .. import agent_state
 
-    _print_status(agent_state.pause(app.settings, app.session, extension, reason), as_json)
+    _print_status(agent_state.pause(app.settings, extension, reason), as_json)
 
 
 @agent.command("unpause")
@@ -263,7 +263,7 @@ def unpause(app: AppContext, extension: str, as_json: bool) -> None:
     """Unpause an agent: queue calls reach them again."""
     from .. import agent_state
 
-    _print_status(agent_state.unpause(app.settings, app.session, extension), as_json)
+    _print_status(agent_state.unpause(app.settings, extension), as_json)
 
 
 @agent.command("status")
@@ -277,7 +277,7 @@ def status(app: AppContext, extension: str | None, as_json: bool) -> None:
     """
     from .. import agent_state
 
-    rows = agent_state.status(app.settings, app.session, extension)
+    rows = agent_state.status(app.settings, extension)
     if extension is not None:
         _print_status(rows[0], as_json)
     else:

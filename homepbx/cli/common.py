@@ -17,7 +17,7 @@ import click
 
 from .. import config
 from ..config import Settings
-from ..errors import InvalidInput, OperationalError
+from ..errors import OperationalError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,21 +47,10 @@ class AppContext:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction for the whole command: any error leaves the database as it was."""
-        from sqlalchemy.exc import IntegrityError
-        from sqlalchemy.exc import OperationalError as SAOperationalError
-
         from .. import db
 
-        url = self.settings.database.url
-        db.ensure_current(url)
-        try:
-            with db.session_scope(url) as session:
-                yield session
-        except SAOperationalError as exc:
-            raise OperationalError(f"The database failed: {exc.orig}".rstrip(".") + ".") from None
-        except IntegrityError:
-            # Checks run first, so this is a concurrent command that got there before us.
-            raise InvalidInput("Another change to the same records was made at the same time: nothing was changed, try again.") from None
+        with db.transaction(self.settings.database.url) as session:
+            yield session
 
 
     def plain_connection(self) -> PlainConnection | None:
