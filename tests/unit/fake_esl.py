@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 _UNSAFE = set(b'\r\n #%&+:;<=>?@[\\]^`{|}"')
@@ -101,6 +102,46 @@ def api_response(body: str) -> bytes:
 def disconnect_notice(message: str = GOODBYE) -> bytes:
     data = message.encode()
     return b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(data) + data
+
+
+# -- recorded transcripts (tests/data/esl) --------------------------------------------------------
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "esl"
+
+
+@dataclass(frozen=True)
+class RecordedFrame:
+    """One frame of a recorded transcript: its exact bytes and the few headers a test looks at."""
+
+    raw: bytes
+    content_type: str
+    event_name: str = ""  # the Event-Name of an event frame
+
+    @property
+    def is_event(self) -> bool:
+        return self.content_type in ("text/event-plain", "text/event-json")
+
+
+def recorded_frames(name: str) -> list[RecordedFrame]:
+    """Cut a recorded transcript into frames with its own few lines (not homepbx's parser)."""
+    data = (RECORDED / name).read_bytes()
+    frames: list[RecordedFrame] = []
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\n\n", pos)
+        head = dict(line.split(": ", 1) for line in data[pos:end].decode().split("\n"))
+        stop = end + 2 + int(head.get("Content-Length", "0"))
+        assert stop <= len(data), f"{name} ends inside a frame"
+        body = data[end + 2 : stop]
+        kind = head.get("Content-Type", "")
+        event_name = ""
+        if kind == "text/event-json":
+            event_name = json.loads(body)["Event-Name"]
+        elif kind == "text/event-plain":
+            event_name = body.split(b"Event-Name: ", 1)[1].split(b"\n", 1)[0].decode()
+        frames.append(RecordedFrame(data[pos:stop], kind, event_name))
+        pos = stop
+    return frames
 
 
 # -- the server ----------------------------------------------------------------------------------

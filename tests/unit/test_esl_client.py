@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import sys
 import time
@@ -21,6 +22,7 @@ from tests.unit.fake_esl import (
     disconnect_notice,
     event_frame,
     fake_esl_in_thread,
+    recorded_frames,
     reply,
 )
 
@@ -40,6 +42,7 @@ from homepbx.freeswitch.esl import (
     raise_for_error,
     run_commands,
 )
+from homepbx.freeswitch.esl.frames import FrameBuffer
 from homepbx.freeswitch.esl.session import (
     AccessDenied,
     Authenticated,
@@ -435,6 +438,58 @@ def test_both_event_formats_give_the_same_event(event_format: str) -> None:
                 await until(lambda: len(got) == 2)
                 assert fs.last.fmt == event_format and got[0] is got[1]
                 assert got[0]["CC-Member-CID-Name"] == "Ελένη 😀: a=b%" and got[0].body == "body\n"
+
+    run(main)
+
+
+@pytest.mark.parametrize("name", ["recorded_fs1.10.12.plain.esl", "recorded_fs1.10.12.json.esl"])
+def test_a_recorded_freeswitch_session_replayed_to_the_client(name: str) -> None:
+    """The bytes a real FreeSWITCH 1.10.12 sent, through a socket, to EslClient's handlers."""
+    frames = recorded_frames(name)
+    fmt = "json" if ".json." in name else "plain"
+    first_response = next(f.raw for f in frames if f.content_type == "api/response")
+    job = next(f.raw for f in frames if f.event_name == "BACKGROUND_JOB")
+    recorded_job_uuid = re.search(rb'Job-UUID(?:: |":")([0-9a-f-]{36})', job).group(1)  # type: ignore[union-attr]
+    events = [f for f in frames if f.is_event and f.event_name != "BACKGROUND_JOB"]
+    stream = b"".join(f.raw for f in events)
+
+    async def answer_status(conn: Connection, command: Command) -> None:
+        await conn.send(first_response)
+
+    async def answer_originate(conn: Connection, command: Command) -> None:
+        ours = command.get("Job-UUID").encode()
+        assert len(ours) == len(recorded_job_uuid)  # so the recorded Content-Length still holds
+        await conn.send(reply(f"+OK Job-UUID: {ours.decode()}", f"Job-UUID: {ours.decode()}"))
+        await conn.send(job.replace(recorded_job_uuid, ours))
+
+    async def main() -> None:
+        async with FakeEsl() as fs:
+            fs.scripts["api status"] = answer_status
+            fs.scripts["bgapi originate"] = answer_originate
+            async with client_for(fs, event_format=fmt) as client:
+                assert fs.last.fmt == fmt
+                status = await client.api("status")
+                assert status == first_response.split(b"\n\n", 1)[1].decode()
+                output = await client.bgapi("originate", "user/1999@127.0.0.19 &park")
+                assert output == "-ERR SUBSCRIBER_ABSENT\n"
+
+                got: list[Event] = []
+                hangups: list[Event] = []
+                custom: list[Event] = []
+                client.add_event_handler("*", got.append)
+                client.add_event_handler("CHANNEL_HANGUP_COMPLETE", hangups.append)
+                client.add_event_handler("CUSTOM", custom.append)
+                size = 7919  # reads that cut frames, headers and UTF-8 characters anywhere
+                for i in range(0, len(stream), size):
+                    await fs.send(stream[i : i + size])
+                await until(lambda: len(got) == len(events))
+                assert [e.name for e in got] == [f.event_name for f in events]
+                assert got == [f.event() for f in FrameBuffer().feed(stream)]
+                assert len(hangups) == sum(f.event_name == "CHANNEL_HANGUP_COMPLETE" for f in events) > 0
+                assert len(custom) == sum(f.event_name == "CUSTOM" for f in events)
+                actions = [e["CC-Action"] for e in custom if e.subclass == "callcenter::info"]
+                assert actions[:4] == ["member-queue-start", "members-count", "agent-state-change", "agent-offering"]
+                assert client.connected
 
     run(main)
 
