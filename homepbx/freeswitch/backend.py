@@ -108,7 +108,10 @@ class FreeswitchBackend:
         return FreeswitchLab(settings)
 
     def collect(self, settings: Settings) -> CollectTotals:
-        _not_yet("Collecting call records")
+        from .records.collector import run_forever
+
+        totals = run_forever(settings)
+        return CollectTotals(calls=totals.calls, agent_events=totals.agent_events)
 
     @asynccontextmanager
     async def control(self, settings: Settings, *, events: bool = False) -> AsyncIterator[FreeswitchControl]:
