@@ -100,6 +100,8 @@ class Agent(Base):
     realm: Mapped[str] = mapped_column(String(64))
     # Supervisors: which spy modes they may use ("listen,whisper,barge").
     spy_modes: Mapped[str] = mapped_column(String(32), default="")
+    # Supervisors: argon2id hash of their wallboard password (`homepbx supervisor web-password`), or None.
+    web_password_hash: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

@@ -8,7 +8,7 @@ MixMonitor ids, UUIDs or application options. Each backend package (`homepbx.ast
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -349,3 +349,57 @@ class Backend(Protocol):
     def run(self, settings: Settings, work: Callable[[Control], Awaitable[T]], *, events: bool = False) -> T:
         """Connect, run `work` with the Control, disconnect: for CLI commands (blocking)."""
         ...
+
+    def watch(self, settings: Settings, wrapup: Mapping[str, int] | None = None
+              ) -> AbstractAsyncContextManager[AsyncIterator[LiveEvent]]:
+        """The live state of agents and queues (the wallboard's one feed), until the block exits.
+
+        Yields a `snapshot` event first and again after each reconnection (a PBX restart loses
+        what happened meanwhile), then one event per change; `down` while the PBX cannot be
+        reached (it keeps trying). `wrapup` gives each queue's wrap-up seconds (0: none).
+        """
+        ...
+
+
+# --- live state (the wallboard's feed, `Backend.watch`) -----------------------------------------
+
+# An agent's states, in the order a wallboard sorts them.
+AGENT_STATES: tuple[str, ...] = ("on call", "ringing", "wrap-up", "paused", "available", "logged out")
+
+
+@dataclass(frozen=True)
+class AgentLive:
+    """One agent's state now, as the PBX reports it."""
+
+    agent: str  # extension
+    state: str  # one of AGENT_STATES
+    since: float  # epoch seconds when the state began (as near as the PBX tells)
+    queue: str = ""  # ringing / on call / wrap-up: the call's queue ('' for a direct call)
+    reason: str = ""  # paused: the reason given
+    queues: tuple[str, ...] = ()  # the queues it is logged in to
+    call_id: str = ""  # ringing / on call: homepbx's call id
+
+
+@dataclass(frozen=True)
+class QueueLive:
+    """One queue's waiting callers now."""
+
+    queue: str
+    waiting_since: tuple[float, ...] = ()  # epoch seconds each waiting caller joined, oldest first
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One step of the live feed.
+
+    kind: snapshot (every agent and queue the PBX knows: replace all), agent (one agent's new
+    state), queue (one queue's new waiting list), down (the PBX is unreachable; state unknown).
+    change says what happened: login, logout, pause, unpause, ringing, answered, hangup, wrapup,
+    available; join, leave, abandon.
+    """
+
+    kind: str
+    at: float
+    change: str = ""
+    agents: tuple[AgentLive, ...] = ()
+    queues: tuple[QueueLive, ...] = ()

@@ -148,20 +148,22 @@ def authorize(session: Session, supervisor: str, agent: str, mode: str) -> SpyPl
     return authorize_with(session_query(session), supervisor, agent, mode)
 
 
-def record_with(query: Query, result: SpyResult) -> None:
+def record_with(query: Query, result: SpyResult, actor: str | None = None) -> None:
     """Write the spy to the audit log (who, whom, mode; the entry's time is when).
+
+    `actor`: who asked (a web session's supervisor); the OS user by default, as for the CLI.
 
     The backend's detail (on Asterisk: both channel names) goes into the entry as it is, for
     whoever reads the log; nothing here interprets it.
     """
     plan = result.plan
     details = {**result.detail, "supervisor": plan.supervisor, "agent": plan.agent, "mode": plan.mode}
-    audit.record_with(query, f"spy.{plan.mode}", plan.agent, **details)
+    audit.record_with(query, f"spy.{plan.mode}", plan.agent, actor=actor, **details)
 
 
-def record(session: Session, result: SpyResult) -> None:
+def record(session: Session, result: SpyResult, actor: str | None = None) -> None:
     """`record_with()` through a SQLAlchemy session (committed with the session)."""
-    record_with(session_query(session), result)
+    record_with(session_query(session), result, actor)
 
 
 # --- the command, in order: check, commit, PBX, audit ---------------------------------------------
@@ -175,6 +177,7 @@ def spy(
     *,
     connect: Callable[[], PlainConnection | None],
     session: Callable[[], AbstractContextManager[Session]] | None = None,
+    actor: str | None = None,
 ) -> SpyResult:
     """Authorise, ring the supervisor and spy on the agent's call, audit it; return once it started.
 
@@ -201,7 +204,7 @@ def spy(
         MARKS["authorized"] = time.monotonic()
         authorized = plan  # not Optional: the closure below sees this name
         result = backends.run(settings, lambda control: control.spy(authorized, ring_timeout), events=True)
-        _record(conn, session, result)
+        _record(conn, session, result, actor)
         MARKS["recorded"] = time.monotonic()
         return result
     finally:
@@ -224,14 +227,14 @@ def _authorize_plain(conn: PlainConnection, supervisor: str, agent: str, mode: s
 
 
 def _record(conn: PlainConnection | None, session: Callable[[], AbstractContextManager[Session]],
-            result: SpyResult) -> None:
+            result: SpyResult, actor: str | None = None) -> None:
     """The audit entry of a spy that started, through the bare connection if there is one."""
     if conn is not None:
         try:
-            record_with(conn, result)
+            record_with(conn, result, actor)
             conn.commit()
             return
         except conn.Error:
             pass  # the spy is running: its audit entry must be written, through SQLAlchemy then
     with session() as s:
-        record(s, result)
+        record(s, result, actor)

@@ -26,7 +26,10 @@ from .ami import AmiClient
 # what needs it (rendering, the collector, the lab's site) is imported when used.
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from ..config import Settings
+    from ..pbx import LiveEvent
     from ..pbx import ConfigTarget
     from .lab import LabPBX
 
@@ -117,6 +120,12 @@ class AsteriskBackend:
                 return await work(control)
 
         return asyncio.run(main())
+
+    def watch(self, settings: Settings, wrapup: Mapping[str, int] | None = None
+              ) -> AbstractAsyncContextManager[AsyncIterator[LiveEvent]]:
+        from .watch import watch
+
+        return watch(settings, wrapup)
 
 
 BACKEND = AsteriskBackend()

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "agent": ("homepbx.cli.agents", "agent", "Home agents and supervisors: add, list, import, ..."),
     "team": ("homepbx.cli.teams", "team", "Teams of agents."),
     "queue": ("homepbx.cli.queues", "queue", "Call queues and their members."),
-    "supervisor": ("homepbx.cli.supervisors", "supervisor", "Supervisors' scopes (which teams they may listen to)."),
+    "supervisor": ("homepbx.cli.supervisors", "supervisor", "Supervisors' scopes (which teams they may listen to) and web passwords."),
     "render": ("homepbx.cli.site", "render", "Render the Asterisk configuration into a folder."),
     "apply": ("homepbx.cli.site", "apply", "Write the Asterisk configuration and reload Asterisk."),
     "lab": ("homepbx.cli.lab", "lab", "A local Asterisk 22 lab PBX with softphones (needs root)."),
@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "call": ("homepbx.cli.calls", "call", "Calls in progress: list, transfer, hang up."),
     "record": ("homepbx.cli.record", "record", "Call recordings: start, stop, pause, resume, list."),
     "quickstart": ("homepbx.cli.lab", "quickstart", "Start the lab, provision a demo site and print softphone settings."),
+    "web": ("homepbx.cli.web", "web", "Serve the supervisors' live wallboard (listen, whisper, barge in one click)."),
 }
 
 

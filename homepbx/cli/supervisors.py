@@ -1,4 +1,4 @@
-"""`homepbx supervisor scope ...`."""
+"""`homepbx supervisor scope ...`, `homepbx supervisor web-password`."""
 
 from __future__ import annotations
 
@@ -54,3 +54,24 @@ def list_(app: AppContext, supervisor_ext: str | None, as_json: bool) -> None:
             for s, t in provisioning.list_scopes(session, supervisor_ext)
         ]
     emit(rows, ["supervisor", "name", "team", "modes"], as_json)
+
+
+@supervisor.command("web-password")
+@click.argument("supervisor_ext")
+@pass_app
+def web_password(app: AppContext, supervisor_ext: str) -> None:
+    """Set SUPERVISOR_EXT's wallboard password (prompted, or read from standard input).
+
+    Stored as an argon2id hash only. From a script: `printf '%s\\n' "$PW" | homepbx supervisor web-password 2001`.
+    """
+    import sys
+
+    from ..web.accounts import set_password
+
+    if sys.stdin.isatty():
+        password = click.prompt("Web password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    with app.session() as session:
+        ext = set_password(session, supervisor_ext, password)
+    click.echo(f"Supervisor {ext} can now sign in to the wallboard.")

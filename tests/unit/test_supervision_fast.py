@@ -190,10 +190,10 @@ def test_a_locked_audit_write_still_records_the_spy(cli: Cli, ami: FakeAmi,  # n
     point_at(cli, ami.port)
     real = supervision.record_with
 
-    def failing(query: object, result: supervision.SpyResult) -> None:
+    def failing(query: object, result: supervision.SpyResult, actor: str | None = None) -> None:
         if isinstance(query, PlainSqlite):
             raise sqlite3.OperationalError("database is locked")
-        real(query, result)  # type: ignore[arg-type]
+        real(query, result, actor)  # type: ignore[arg-type]
 
     monkeypatch.setattr(supervision, "record_with", failing)
     res = cli("spy", "barge", "1001", "--supervisor", "2001")
