@@ -374,6 +374,80 @@ def test_handlers_can_be_removed_and_names_are_case_insensitive() -> None:
     run(main)
 
 
+def test_batch_handlers_get_each_reads_events_in_order_isolated(caplog: pytest.LogCaptureFixture) -> None:
+    """A batch handler (the records collector's) gets every event of a read in one list, in
+    arrival order, after their own handlers, and never a response; one raising harms nothing."""
+
+    async def main() -> None:
+        async with FakeAmi() as ami, client_for(ami) as client:
+            order: list[str] = []
+            batches: list[list[Message]] = []
+
+            def broken(events: list[Message]) -> None:
+                raise RuntimeError("batch handler bug")
+
+            client.add_event_handler("Newchannel", lambda e: order.append("own " + e["Uniqueid"]))
+            client.add_batch_handler(broken)
+            client.add_batch_handler(lambda events: (batches.append(events), order.append("batch")))
+            # One write: three events in the same TCP read.
+            await ami.send(b"".join(frame("Event: Newchannel", f"Uniqueid: {i}") for i in range(3)))
+            await until(lambda: sum(map(len, batches)) == 3)
+            assert (await client.ping()).success  # its response reaches no batch handler
+            await ami.send(frame("Event: Hangup", "Uniqueid: 3"))
+            await until(lambda: sum(map(len, batches)) == 4)
+            assert [e["Uniqueid"] for b in batches for e in b] == ["0", "1", "2", "3"]
+            assert all(b and all(e.name for e in b) for b in batches)
+            first = len(batches[0])  # the events of the first read, usually all three
+            assert order[: first + 1] == [f"own {i}" for i in range(first)] + ["batch"]
+            reads = len(batches)
+            client.remove_batch_handler(broken)
+            client.remove_batch_handler(broken)  # idempotent
+            await ami.send(frame("Event: Hangup", "Uniqueid: 4"))
+            await until(lambda: sum(map(len, batches)) == 5)
+            assert client.connected
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR and "handler" in r.getMessage()]
+        assert len(errors) == reads and all(r.exc_info for r in errors)  # one a read before its removal
+
+    run(main)
+
+
+def test_a_handler_added_after_its_event_was_seen_gets_the_next_one() -> None:
+    """The handlers per event name are cached: adding or removing one must reach the cache."""
+
+    async def main() -> None:
+        async with FakeAmi() as ami, client_for(ami) as client:
+            seen: list[str] = []
+            everything: list[str] = []
+            await ami.send(frame("Event: Hangup", "N: 1"))
+            await client.ping()
+            client.add_event_handler("HANGUP", lambda e: seen.append(e["N"]))
+            wildcard = client.add_event_handler("*", lambda e: everything.append(e["N"]))
+            await ami.send(frame("Event: Hangup", "N: 2"))
+            await until(lambda: seen == ["2"] and everything == ["2"])
+            client.remove_event_handler("*", wildcard)
+            await ami.send(frame("Event: Hangup", "N: 3"))
+            await until(lambda: seen == ["2", "3"])
+            assert everything == ["2"]
+
+    run(main)
+
+
+def test_large_writes_are_read_in_bounded_reads() -> None:
+    """The socket is read READ_SIZE bytes at a time (cache-sized reads; see client.READ_SIZE),
+    and frames cut across reads arrive whole."""
+
+    async def main() -> None:
+        async with FakeAmi() as ami, client_for(ami) as client:
+            sizes: list[int] = []
+            client.add_batch_handler(lambda events: sizes.append(len(events)))
+            count = 4 * homepbx.asterisk.ami.client.READ_SIZE // 40
+            await ami.send(b"".join(frame("Event: Newchannel", f"Uniqueid: {i:016d}") for i in range(count)))
+            await until(lambda: sum(sizes) == count)
+            assert len(sizes) >= 4
+
+    run(main)
+
+
 # -- reconnecting --------------------------------------------------------------------------------------
 
 

@@ -61,6 +61,23 @@ def slow_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "store", slow)
 
 
+def test_live_events_come_a_read_at_a_time_and_count_as_held_while_waiting(
+    tmp_path: Path, migrated_url: str
+) -> None:
+    """The AMI client hands over each read's events at once; until fed they count toward the
+    calls held in memory (20 events to a call), and feeding them empties the count."""
+    collector = Collector(settings_for(tmp_path, migrated_url))
+    events, _ids = live_calls(2)
+    collector._on_events(events[:30])
+    assert collector._wake.is_set()
+    collector._on_events(events[30:])
+    assert collector.held_calls() == len(events) // 20 > 0
+    reads, collector._inbox, collector._inbox_events = collector._inbox, [], 0
+    collector.feed(reads)
+    assert collector.held_calls() == 0 and collector.engine.finished == 2
+    assert collector.totals.events == len(events)
+
+
 def test_catch_up_commits_the_writers_batches_before_moving_the_cursors(
     tmp_path: Path, migrated_url: str, slow_writer: None
 ) -> None:
@@ -78,7 +95,7 @@ def test_catch_up_commits_the_writers_batches_before_moving_the_cursors(
     collector.start_writer()
     try:
         for event in events:
-            collector.feed([(event, 0.0)])  # a batch queued as each call finishes
+            collector.feed([([event], 0.0)])  # a batch queued as each call finishes
         collector.catch_up()
     finally:
         collector.stop_writer()
