@@ -99,12 +99,12 @@ class LabSite:
 
     def phone(self, extension: str, tone_hz: int, password: str | None = None, **options: Any) -> PhoneConfig:
         """A softphone config for a provisioned extension (use with the `softphone` factory)."""
+        options.setdefault("sip_port", self.settings.sip.udp_port)
         return PhoneConfig(
             name=extension,
             username=extension,
             password=password if password is not None else self.passwords[extension],
             address=self.pbx.address,
-            sip_port=self.settings.sip.udp_port,
             tone_hz=tone_hz,
             **options,
         )
