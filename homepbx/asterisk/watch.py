@@ -403,7 +403,9 @@ async def watch(settings: Settings, wrapup: Mapping[str, int] | None = None,
     async def run() -> None:
         delay = retry[0]
         while True:
-            client = AmiClient.from_settings(settings.ami, events=EVENT_CLASSES, reconnect=True, ping_interval=5.0)
+            # A wall screen must come back within seconds of Asterisk: retries stay short.
+            client = AmiClient.from_settings(settings.ami, events=EVENT_CLASSES, reconnect=True, ping_interval=5.0,
+                                             reconnect_delay=(0.5, 5.0))
             client.add_event_handler("*", on_event)
             client.on_reconnect(resync)
             try:
