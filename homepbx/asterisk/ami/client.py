@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ...config import AmiSettings
+from ...handlers import AsyncHandlers
 from .errors import (
     AmiActionError,
     AmiDisconnected,
@@ -228,8 +229,7 @@ class AmiClient:
         self._connected_once = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._async_queue: asyncio.Queue[Awaitable[Any]] | None = None
-        self._async_worker: asyncio.Task[None] | None = None
+        self._async_handlers = AsyncHandlers("AMI", log)
 
     @classmethod
     def from_settings(cls, settings: AmiSettings, **options: Any) -> AmiClient:
@@ -294,7 +294,7 @@ class AmiClient:
             except TimeoutError:
                 if protocol.transport is not None:
                     protocol.transport.abort()
-        await self._drain_async_handlers()
+        await self._async_handlers.drain(self.timeout)
 
     # -- actions --------------------------------------------------------------------------------
     async def action(
@@ -410,7 +410,7 @@ class AmiClient:
                     log.exception("AMI event handler %r failed on %s; carrying on", handler, name)
                     continue
                 if result is not None and inspect.isawaitable(result):
-                    self._queue_async(result, handler, name)
+                    self._async_handlers.submit(result, handler, name)
             if events is not None:
                 events.append(message)
         if events:
@@ -421,7 +421,7 @@ class AmiClient:
                     log.exception("AMI event handler %r failed on %d events; carrying on", batch_handler, len(events))
                     continue
                 if result is not None and inspect.isawaitable(result):
-                    self._queue_async(result, batch_handler, f"{len(events)} events")
+                    self._async_handlers.submit(result, batch_handler, f"{len(events)} events")
 
     def _handlers_for(self, name: str) -> tuple[EventHandler, ...]:
         """The handlers of events called `name` (as received): by name, then wildcard ones."""
@@ -448,43 +448,6 @@ class AmiClient:
             )
         else:
             pending.events.append(message)
-
-    def _queue_async(self, awaitable: Awaitable[Any], handler: Callable[..., Any], name: str) -> None:
-        if self._async_queue is None:
-            self._async_queue = asyncio.Queue()
-        if self._async_worker is None or self._async_worker.done():
-            self._async_worker = asyncio.get_running_loop().create_task(self._run_async_handlers())
-        self._async_queue.put_nowait(self._guard(awaitable, handler, name))
-
-    @staticmethod
-    async def _guard(awaitable: Awaitable[Any], handler: Callable[..., Any], name: str) -> None:
-        try:
-            await awaitable
-        except Exception:
-            log.exception("AMI event handler %r failed on %s; carrying on", handler, name)
-
-    async def _run_async_handlers(self) -> None:
-        assert self._async_queue is not None
-        queue = self._async_queue
-        while True:
-            job = await queue.get()
-            try:
-                await job
-            finally:
-                queue.task_done()
-
-    async def _drain_async_handlers(self) -> None:
-        queue, worker = self._async_queue, self._async_worker
-        if queue is None or worker is None:
-            return
-        try:
-            await asyncio.wait_for(queue.join(), self.timeout)
-        except TimeoutError:
-            log.warning("AMI async event handlers still busy at close; cancelling them")
-        worker.cancel()
-        while not queue.empty():
-            job = queue.get_nowait()
-            job.close()  # type: ignore[attr-defined]
 
     # -- connection internals -----------------------------------------------------------------
     def _next_id(self) -> str:

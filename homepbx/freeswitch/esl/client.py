@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from ...errors import InvalidInput
+from ...handlers import AsyncHandlers
 from .errors import (
     EslCommandError,
     EslDisconnected,
@@ -254,8 +255,7 @@ class EslClient:
         self._connected_once = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._async_queue: asyncio.Queue[Awaitable[Any]] | None = None
-        self._async_worker: asyncio.Task[None] | None = None
+        self._async_handlers = AsyncHandlers("ESL", log)
 
     @classmethod
     def from_settings(cls, settings: EslSettingsLike, **options: Any) -> EslClient:
@@ -323,7 +323,7 @@ class EslClient:
             except TimeoutError:
                 if protocol.transport is not None:
                     protocol.transport.abort()
-        await self._drain_async_handlers()
+        await self._async_handlers.drain(self.timeout)
 
     # -- commands ----------------------------------------------------------------------------------
     async def api(self, command: str, arg: str = "", *, timeout: float | None = None, check: bool = False) -> str:
@@ -516,44 +516,7 @@ class EslClient:
             log.exception("ESL event handler %r failed on %s; carrying on", handler, event.name)
             return
         if result is not None and inspect.isawaitable(result):
-            self._queue_async(result, handler, event.name)
-
-    def _queue_async(self, awaitable: Awaitable[Any], handler: EventHandler, name: str) -> None:
-        if self._async_queue is None:
-            self._async_queue = asyncio.Queue()
-        if self._async_worker is None or self._async_worker.done():
-            self._async_worker = asyncio.get_running_loop().create_task(self._run_async_handlers())
-        self._async_queue.put_nowait(self._guarded(awaitable, handler, name))
-
-    @staticmethod
-    async def _guarded(awaitable: Awaitable[Any], handler: EventHandler, name: str) -> None:
-        try:
-            await awaitable
-        except Exception:
-            log.exception("ESL event handler %r failed on %s; carrying on", handler, name)
-
-    async def _run_async_handlers(self) -> None:
-        assert self._async_queue is not None
-        queue = self._async_queue
-        while True:
-            job = await queue.get()
-            try:
-                await job
-            finally:
-                queue.task_done()
-
-    async def _drain_async_handlers(self) -> None:
-        queue, worker = self._async_queue, self._async_worker
-        if queue is None or worker is None:
-            return
-        try:
-            await asyncio.wait_for(queue.join(), self.timeout)
-        except TimeoutError:
-            log.warning("ESL async event handlers still busy at close; cancelling them")
-        worker.cancel()
-        while not queue.empty():
-            job = queue.get_nowait()
-            job.close()  # type: ignore[attr-defined]
+            self._async_handlers.submit(result, handler, event.name)
 
     # -- connection internals -------------------------------------------------------------------
     def _add_subscriptions(self, names: Iterable[str]) -> None:
