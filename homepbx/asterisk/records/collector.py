@@ -35,30 +35,25 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.exc import InterfaceError
-from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
 from ... import db
 from ...config import Settings
 from ...errors import OperationalError
-from ..transfer_watch import TransferWatch
-from .backfill import Backfill
-from .feed import AmiFeed
+from ...records.daemon import DATABASE_AWAY, RETRY_DELAYS, Totals, setup_logging
 from ...records.events import Engine
 from ...records.store import BatchWriter, Stored, store
 from ...records.types import Batch
+from ..transfer_watch import TransferWatch
+from .backfill import Backfill
+from .feed import AmiFeed
 
 log = logging.getLogger("homepbx.collector")
 
@@ -66,47 +61,9 @@ log = logging.getLogger("homepbx.collector")
 CEL_FILE = "cel-custom/homepbx-cel.csv"
 QUEUE_LOG_FILE = "queue_log"
 
-# The database did not answer (server down or restarting, connection cut, SQLite busy past its
-# timeout): worth waiting for. Anything else (a constraint, a missing table) is a fault.
-DATABASE_AWAY = (DatabaseOperationalError, InterfaceError)
-# Retry delays while the database is away: the first, doubled up to the last.
-RETRY_DELAYS = (1.0, 30.0)
 # Batches handed to the writer thread at once: never more than its queue holds, so handing one
 # over never blocks the loop that reads AMI.
 WRITER_DEPTH = 4
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, message and the `extra` fields."""
-
-    _plain = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "msg": record.getMessage(),
-        }
-        data.update({k: v for k, v in vars(record).items() if k not in self._plain})
-        if record.exc_info:
-            data["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(data, default=str)
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("homepbx")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-@dataclass
-class Totals:
-    calls: int = 0
-    agent_events: int = 0
-    events: int = 0
-    backfills: int = 0
 
 
 class Collector:

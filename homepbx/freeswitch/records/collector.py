@@ -19,19 +19,15 @@ import asyncio
 import json
 import logging
 import signal
-import sys
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.exc import InterfaceError
-from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
 from ... import db
 from ...config import Settings
 from ...errors import OperationalError
+from ...records.daemon import DATABASE_AWAY, RETRY_DELAYS, Totals, setup_logging
 from ...records.events import Engine
 from ...records.store import store
 from ...records.types import Batch
@@ -42,42 +38,6 @@ from .legs import _user
 log = logging.getLogger("homepbx.collector")
 
 JSON_CDR_DIR = "json_cdr"
-DATABASE_AWAY = (DatabaseOperationalError, InterfaceError)
-RETRY_DELAYS = (1.0, 30.0)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, message and the `extra` fields."""
-
-    _plain = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "msg": record.getMessage(),
-        }
-        data.update({k: v for k, v in vars(record).items() if k not in self._plain})
-        if record.exc_info:
-            data["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(data, default=str)
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("homepbx")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-@dataclass
-class Totals:
-    calls: int = 0
-    agent_events: int = 0
-    events: int = 0
-    backfills: int = 0
 
 
 class Collector:
