@@ -20,6 +20,8 @@ from ..pbx import (
     SpyResult,
     Target,
 )
+from ..sip_options import domain as sip_domain
+from . import calls, queues, recording, spy
 from .esl import EslClient
 
 if TYPE_CHECKING:
@@ -36,12 +38,24 @@ def _not_yet(what: str) -> NoReturn:
                            "FreeSWITCH's configuration and reloads only.")
 
 
+# What a Control opened with `events=True` listens to: the spy's start.
+CONTROL_EVENTS = spy.EVENTS
+
+
 class FreeswitchControl:
-    """`homepbx.pbx.Control` for one FreeSWITCH, over one event socket connection."""
+    """`homepbx.pbx.Control` for one FreeSWITCH, over one event socket connection.
+
+    Thin delegations to homepbx/freeswitch/{live,calls,recording,spy,queues}.py; accounts and
+    queues are named `<ext>@<sip.domain>` on FreeSWITCH (homepbx.freeswitch.render).
+    """
 
     def __init__(self, client: EslClient, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+
+    @property
+    def domain(self) -> str:
+        return sip_domain(self.settings)
 
     async def reload(self, changed: Sequence[str], texts: Mapping[str, tuple[str | None, str]]) -> list[str]:
         from .config_target import reload_commands
@@ -55,41 +69,45 @@ class FreeswitchControl:
             sent.append(command)
         return sent
 
-    async def live_calls(self, agents: set[str], queues: Mapping[str, str]) -> list[LiveCall]:
-        _not_yet("Listing live calls")
+    async def live_calls(self, agents: set[str], queues_by_ext: Mapping[str, str]) -> list[LiveCall]:
+        return await calls.live_calls(self.client, agents, dict(queues_by_ext))
 
     async def agent_call(self, agent: str) -> AgentCall:
-        _not_yet("Acting on an agent's call")
+        return await recording.agent_call(self.client, agent)
 
     async def transfer(self, agent: str, target: Target, *, attended: bool) -> None:
-        _not_yet("Transferring calls")
+        await calls.transfer(self.client, agent, target, self.domain, attended=attended)
 
     async def hangup(self, agent: str) -> int:
-        _not_yet("Hanging up calls")
+        return len(await calls.hangup(self.client, agent))
 
     async def spy(self, plan: SpyPlan, ring_timeout: float) -> SpyResult:
-        _not_yet("Supervision from the command line")
+        return await spy.start(self.client, plan, self.domain, ring_timeout=ring_timeout)
 
     async def start_recording(self, agent: str, path: str) -> None:
-        _not_yet("Recording from the command line")
+        await recording.start(self.client, agent, path)
 
     async def stop_recording(self, agent: str) -> ActiveRecording:
-        _not_yet("Recording from the command line")
+        return await recording.stop(self.client, agent)
 
     async def mute_recording(self, agent: str, muted: bool) -> ActiveRecording:
-        _not_yet("Recording from the command line")
+        return await recording.mute(self.client, agent, muted)
 
     async def queue_status(self, agent: str | None = None) -> QueueSnapshot:
-        _not_yet("Agent queue states")
+        return await queues.snapshot(self.client, self.domain, agent)
 
     async def queue_login(self, agent: str, targets: Sequence[QueueTarget]) -> AgentStatus:
-        _not_yet("Agent queue states")
+        return await queues.login(self.client, self.domain, agent, targets)
 
     async def queue_logout(self, agent: str, targets: Sequence[QueueTarget]) -> AgentStatus:
-        _not_yet("Agent queue states")
+        return await queues.logout(self.client, self.domain, agent, targets)
 
     async def queue_pause(self, agent: str, paused: bool, reason: str = "") -> AgentStatus:
-        _not_yet("Agent queue states")
+        return await queues.set_paused(self.client, self.domain, agent, paused, reason)
+
+    async def trunk_status(self) -> list[object]:
+        # Trunks are rendered for Asterisk only so far (issue 11).
+        _not_yet("Trunk status")
 
 
 class FreeswitchBackend:
@@ -116,7 +134,8 @@ class FreeswitchBackend:
     @asynccontextmanager
     async def control(self, settings: Settings, *, events: bool = False) -> AsyncIterator[FreeswitchControl]:
         # A CLI command's connection: a drop fails the command rather than reconnecting behind it.
-        async with EslClient.from_settings(settings.esl, reconnect=False) as client:
+        async with EslClient.from_settings(settings.esl, reconnect=False,
+                                           events=CONTROL_EVENTS if events else ()) as client:
             yield FreeswitchControl(client, settings)
 
     def run(self, settings: Settings, work: Callable[[FreeswitchControl], Awaitable[T]], *,
