@@ -3,13 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit lab-tests bench clean
+.PHONY: install demo test unit lab-tests bench clean lint-ansible deploy-test
 
 $(VENV)/.installed: pyproject.toml
 	./scripts/install-system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,deploy]'
 	touch $@
 
 install: $(VENV)/.installed  ## system packages, virtualenv, homepbx and its test tools
@@ -22,6 +22,12 @@ test: $(VENV)/.installed  ## the whole suite: unit tests, SQLite + PostgreSQL, a
 
 unit: $(VENV)/.installed  ## fast tests only (no lab)
 	$(VENV)/bin/pytest -m "not lab" $(PYTEST_ARGS)
+
+lint-ansible: $(VENV)/.installed  ## ansible-lint on the playbook, offline, production profile
+	$(VENV)/bin/ansible-lint --offline --profile production ansible/
+
+deploy-test: $(VENV)/.installed  ## the playbook on a booted Debian sid container (needs root, systemd-nspawn)
+	$(VENV)/bin/pytest tests/deploy $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed  ## the benchmarks need their baselines (panoramisk, greenswitch): the bench extra
 	$(VENV)/bin/pip install -q -e '.[bench]'
