@@ -16,31 +16,34 @@ CREDENTIAL_COLUMNS = ("extension", "display_name", "username", "password", "serv
 
 
 def read_agents(path: Path) -> tuple[list[AgentSpec], list[str]]:
-    """Parse an agents CSV (header row required); returns the requests and their row labels."""
+    """Parse an agents CSV (header row required); returns the requests and their row labels.
+
+    A label names the CSV record as a spreadsheet numbers its rows (the header is row 1), not
+    the file line: a quoted cell may span lines.
+    """
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, [])]
             missing = [c for c in REQUIRED if c not in header]
             if missing:
                 raise InvalidInput(f"The CSV file {path} has no {missing[0]!r} column.", field="csv")
             unknown = [c for c in header if c not in COLUMNS]
             if unknown:
                 raise InvalidInput(f"The CSV file {path} has an unknown column {unknown[0]!r}.", field="csv")
-            reader.fieldnames = header
             specs: list[AgentSpec] = []
             labels: list[str] = []
-            for row in reader:
-                line = reader.line_num
-                if None in row:
-                    raise InvalidInput(f"Row {line} of {path} has more cells than the header.", field="csv")
-                values = {k: (v or "").strip() for k, v in row.items()}
+            # Every record counts, an empty one too (a blank spreadsheet row).
+            for record, cells in enumerate(reader, start=2):
+                if len(cells) > len(header):
+                    raise InvalidInput(f"Row {record} of {path} has more cells than the header.", field="csv")
+                values = {k: v.strip() for k, v in zip(header, cells)}
                 if not any(values.values()):
                     continue
                 specs.append(
                     AgentSpec(
-                        extension=values["extension"],
-                        display_name=values["display_name"],
+                        extension=values.get("extension", ""),
+                        display_name=values.get("display_name", ""),
                         email=values.get("email", ""),
                         team=values.get("team") or None,
                         role=values.get("role") or "agent",  # type: ignore[arg-type]
@@ -50,7 +53,7 @@ def read_agents(path: Path) -> tuple[list[AgentSpec], list[str]]:
                         spy_modes=values.get("spy_modes") or None,
                     )
                 )
-                labels.append(f"row {line}")
+                labels.append(f"row {record}")
     except FileNotFoundError:
         raise InvalidInput(f"The CSV file {path} does not exist.", field="csv") from None
     except UnicodeDecodeError:

@@ -86,6 +86,17 @@ class EslSettings:
 
 
 @dataclass(frozen=True)
+class CarrierSettings:
+    """The site's public side: how numbers typed without a country code read, outbound caps."""
+
+    # ISO country whose national format sysadmins and agents type (01 40 00 00 00 in FR) and
+    # whose numbering plan the outbound classes follow.
+    region: str = "FR"
+    # Simultaneous outbound channels through the trunks, site-wide (emergency calls not counted).
+    max_outbound: int = 30
+
+
+@dataclass(frozen=True)
 class LabSettings:
     # The cached Debian sid chroot holding asterisk, baresip and sipp.
     root: str = "/var/lib/homepbx/lab"
@@ -106,6 +117,7 @@ class Settings:
     freeswitch: FreeswitchSettings = field(default_factory=FreeswitchSettings)
     esl: EslSettings = field(default_factory=EslSettings)
     lab: LabSettings = field(default_factory=LabSettings)
+    carrier: CarrierSettings = field(default_factory=CarrierSettings)
     # The file these settings came from (None: defaults only).
     source: Path | None = None
 
@@ -122,7 +134,7 @@ class Settings:
 BACKENDS = ("asterisk", "freeswitch")
 SECTIONS: dict[str, type] = {
     "database": DatabaseSettings, "sip": SipSettings, "asterisk": AsteriskSettings, "ami": AmiSettings,
-    "freeswitch": FreeswitchSettings, "esl": EslSettings, "lab": LabSettings,
+    "freeswitch": FreeswitchSettings, "esl": EslSettings, "lab": LabSettings, "carrier": CarrierSettings,
 }
 # Settings files written before the [sip] section existed kept these under [asterisk].
 _MOVED_TO_SIP = {f.name: f.name for f in fields(SipSettings)} | {"sip_domain": "domain"}

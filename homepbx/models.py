@@ -76,6 +76,12 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(40), unique=True)
     description: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Outbound calls by the team's agents (migration 0009): the widest class of numbers they may
+    # call (none | national | mobile | international: each includes the ones before), whether
+    # premium-rate and short numbers are allowed, and the E.164 number presented ('' = the trunk's).
+    outbound: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    outbound_premium: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    caller_id: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
     agents: Mapped[list[Agent]] = relationship(back_populates="team")
 
@@ -140,6 +146,11 @@ class Queue(Base):
     service_level: Mapped[int] = mapped_column(Integer, default=20)
     record: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Where a caller goes when the maximum wait is reached or no agent is logged in (migration
+    # 0009): hangup (a polite goodbye) | queue (overflow_target: another queue's name) |
+    # message (overflow_target: a sound file name, then goodbye).
+    overflow: Mapped[str] = mapped_column(String(16), default="hangup", server_default="hangup")
+    overflow_target: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
     members: Mapped[list[QueueMember]] = relationship(back_populates="queue", cascade="all, delete-orphan")
 
@@ -153,6 +164,73 @@ class QueueMember(Base):
 
     queue: Mapped[Queue] = relationship(back_populates="members")
     agent: Mapped[Agent] = relationship(back_populates="memberships")
+
+
+# --- The carrier side (issue 11, migration 0009) ---------------------------------------------------
+
+
+class Trunk(Base):
+    """A SIP carrier: one we register to (mode register) or one that sends from known addresses (ip)."""
+
+    __tablename__ = "trunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    mode: Mapped[str] = mapped_column(String(16))  # register | ip
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer, default=5060)
+    transport: Mapped[str] = mapped_column(String(8), default="udp")
+    # Register mode: the account at the carrier; the secret is kept as the digest credential
+    # MD5(username:realm:secret), the realm being the carrier's (what it challenges with).
+    username: Mapped[str] = mapped_column(String(64), default="")
+    realm: Mapped[str] = mapped_column(String(253), default="")
+    md5_cred: Mapped[str] = mapped_column(String(32), default="")
+    # Addresses the carrier sends from (comma list of IPs/CIDRs), PJSIP identify.
+    match: Mapped[str] = mapped_column(Text, default="")
+    outbound_proxy: Mapped[str] = mapped_column(String(260), default="")
+    codecs: Mapped[str] = mapped_column(String(80), default="alaw,ulaw")
+    max_channels: Mapped[int] = mapped_column(Integer, default=0)  # 0: no limit
+    caller_id: Mapped[str] = mapped_column(String(16), default="")  # E.164 presented by default
+    # Agents' outbound calls leave through the outbound trunks, by name order (the next on failure).
+    outbound: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Schedule(Base):
+    """Opening hours: a weekly schedule in a time zone, public holidays and one-off closures."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    # Canonical weekly spec: "mon-fri 09:00-12:30,13:30-18:00; sat 09:00-12:00".
+    weekly: Mapped[str] = mapped_column(Text)
+    holidays: Mapped[str] = mapped_column(String(8), default="")  # country code ('' none)
+    closures: Mapped[str] = mapped_column(Text, default="")  # comma list of ISO dates
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Number(Base):
+    """A public number (DID, E.164), the trunk it arrives on, and where its callers go."""
+
+    __tablename__ = "numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    e164: Mapped[str] = mapped_column(String(16), unique=True)
+    trunk_id: Mapped[int] = mapped_column(ForeignKey("trunks.id", ondelete="RESTRICT"), index=True)
+    route: Mapped[str] = mapped_column(String(16))  # queue | agent | closed
+    target: Mapped[str] = mapped_column(String(40), default="")  # queue name or agent extension
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="RESTRICT"), index=True,
+                                                    nullable=True)
+    # Outside the schedule (and for route closed): this sound file, or this queue.
+    closed_sound: Mapped[str] = mapped_column(String(80), default="")
+    closed_queue: Mapped[str] = mapped_column(String(40), default="")
+    label: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    trunk: Mapped[Trunk] = relationship()
+    schedule: Mapped[Schedule | None] = relationship()
 
 
 class AuditEntry(Base):
@@ -207,6 +285,11 @@ class CallRecord(Base):
     recording: Mapped[str] = mapped_column(String(255), default="")
     # False when the call was closed by age, without Asterisk's LINKEDID_END.
     complete: Mapped[bool] = mapped_column(Boolean, default=True)
+    # inbound (from a trunk) | outbound (to a trunk) | internal; the public number called
+    # (inbound) or dialled (outbound), E.164; the trunk's name (migration 0009).
+    direction: Mapped[str] = mapped_column(String(8), default="internal", server_default="internal")
+    number: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    trunk: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
     legs: Mapped[list[CallLeg]] = relationship(
         primaryjoin="CallRecord.linkedid == foreign(CallLeg.linkedid)", viewonly=True
@@ -307,6 +390,36 @@ class Recording(Base):
     paused: Mapped[str] = mapped_column(Text, default="[]")
 
 
+class CallSupervision(Base):
+    """A supervisor listening to, whispering to or barging into a call (migration 0009).
+
+    Attached to the spied call by its linkedid, never a call record of its own. Written by the
+    records store, keyed by the supervisor channel's id (`key`): live and backfill, restarts and
+    several collectors write it once. `linkedid` is '' while the spied call is unknown.
+    """
+
+    __tablename__ = "call_supervisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    # No foreign key: a session may be stored before the call it spied on is finished.
+    linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    supervisor: Mapped[str] = mapped_column(String(80))
+    agent: Mapped[str] = mapped_column(String(10), default="")
+    # The first mode; `modes` every mode the session was in, in order, comma-separated.
+    mode: Mapped[str] = mapped_column(String(8))
+    modes: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    ended_at: Mapped[datetime] = mapped_column(DateTime)
+    # JSON list of [ISO-8601 UTC time, mode]: the mode switches after the first mode.
+    switches: Mapped[str] = mapped_column(Text, default="[]")
+    origin: Mapped[str] = mapped_column(String(16), default="")  # command | feature code
+    # The supervisor channel's own call id (stored as a failed call before migration 0009).
+    spy_call: Mapped[str] = mapped_column(String(64), default="", index=True)
+    # The spied channel as the PBX named it (opaque; '' when only the agent was known).
+    channel: Mapped[str] = mapped_column(String(128), default="")
+
+
 class RecordSource(Base):
     """How far the collector has read one of Asterisk's files (backfill restarts from there)."""
 
@@ -389,5 +502,8 @@ __all__ = [
     "Strategy",
     "SupervisorScope",
     "Team",
+    "Trunk",
+    "Schedule",
+    "Number",
     "utcnow",
 ]

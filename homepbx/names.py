@@ -15,8 +15,10 @@ from .errors import InvalidInput
 from .pbx import SPY_MODES
 
 # Feature codes all start with `*`, so a digits-only extension can never collide with one;
-# these are the short numbers homepbx itself uses for features that callers may dial.
-RESERVED_EXTENSIONS = frozenset({"0", "112", "911", "999"})
+# these are the short numbers homepbx itself uses for features that callers may dial, and the
+# emergency numbers (homepbx.dialing), which always go out through a trunk.
+RESERVED_EXTENSIONS = frozenset({"0", "112", "911", "999", "15", "17", "18", "114", "115", "119", "116000",
+                                 "191", "196", "197"})
 
 _EXTENSION = re.compile(r"[0-9]{2,10}")
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,39}")
@@ -142,3 +144,98 @@ def transfer_target(value: str) -> str:
     if value[:1].isdigit():
         return extension(value, "transfer target")
     return slug(value, "queue")
+
+
+# --- the carrier side (issue 11) ------------------------------------------------------------------
+
+# A SIP user part of a carrier account: unreserved characters only (no `@`, `:`, `;`, blanks).
+_SIP_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~+-]{0,63}")
+# A sound file: Asterisk's own (`ss-noservice`, `custom/closed-acme`) or a site file by absolute
+# path, without its extension (Asterisk picks the format).
+_SOUND = re.compile(r"/?[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+CODECS = ("alaw", "ulaw", "g722", "g729", "opus", "gsm")
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+def trunk_name(value: str) -> str:
+    """A trunk's name (its PJSIP endpoint is `trunk-<name>`)."""
+    return slug(value, "trunk")
+
+
+def sip_user(value: str, field: str = "username") -> str:
+    value = value.strip()
+    if not _SIP_USER.fullmatch(value):
+        raise InvalidInput(f"The {field} must be 1 to 64 letters, digits, '.', '_', '~', '+' or '-', got {value!r}.",
+                           field=field)
+    return value
+
+
+def host_port(value: str, field: str) -> str:
+    """`host` or `host:port` (an outbound proxy)."""
+    value = value.strip()
+    host, sep, port = value.partition(":")
+    hostname(host, field)
+    if sep and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise InvalidInput(f"The {field} port must be 1 to 65535, got {port!r}.", field=field)
+    return value
+
+
+def networks(value: str, field: str = "match") -> str:
+    """A comma list of IPv4/IPv6 addresses or networks, canonical (sorted, no duplicates)."""
+    import ipaddress
+
+    out = set()
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.add(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise InvalidInput(f"The {field} {part!r} is not an IP address or network.", field=field) from None
+    if not out:
+        raise InvalidInput(f"The {field} must list at least one IP address or network.", field=field)
+    return ",".join(str(n) for n in sorted(out, key=lambda n: (n.version, n)))
+
+
+def codecs(value: str) -> str:
+    """A comma list of known codecs, in the given order of preference."""
+    out: list[str] = []
+    for part in value.split(","):
+        part = part.strip().lower()
+        if part not in CODECS:
+            raise InvalidInput(f"Unknown codec {part!r}: use {', '.join(CODECS)}.", field="codecs")
+        if part not in out:
+            out.append(part)
+    return ",".join(out)
+
+
+def transport(value: str) -> str:
+    value = value.strip().lower()
+    if value not in TRANSPORTS:
+        raise InvalidInput(f"The transport must be udp, tcp or tls, got {value!r}.", field="transport")
+    return value
+
+
+def sound(value: str, field: str = "message") -> str:
+    """A sound file name as Asterisk plays it (no extension, no `..`)."""
+    value = value.strip()
+    if not _SOUND.fullmatch(value) or len(value) > 80:
+        raise InvalidInput(f"The {field} must be a sound file name like ss-noservice or /var/lib/homepbx/"
+                           f"sounds/closed (letters, digits, '_', '-', '/'), got {value!r}.", field=field)
+    return value
+
+
+def phone_number(value: str, region: str, field: str = "number") -> str:
+    """A public telephone number in E.164 (`+33140000000`), from any format `phonenumbers` reads;
+    numbers without a country code are read in the site's region (`01 40 00 00 00` in FR)."""
+    import phonenumbers
+
+    text = value.strip()
+    try:
+        parsed = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(f"The {field} {text!r} is not a telephone number.", field=field) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput(f"The {field} {text!r} is not a valid telephone number.", field=field)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -247,6 +247,23 @@ class Control(Protocol):
         """Pause (with a reason) or unpause the agent in all its queues; return the state after."""
         ...
 
+    async def trunk_status(self) -> Sequence[TrunkStatus]:
+        """Each trunk's registration and reachability as the PBX reports them, by trunk name."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrunkStatus:
+    """One trunk as the PBX sees it (issue 11): names are homepbx's trunk names."""
+
+    trunk: str
+    registration: str  # registered | unregistered | rejected | failed | "" (an address-matched trunk)
+    reachable: str  # reachable | unreachable | unknown (qualify)
+    rtt_ms: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class FilePolicy:

@@ -18,6 +18,7 @@ from ..pbx import (
     SpyPlan,
     SpyResult,
     Target,
+    TrunkStatus,
 )
 from . import calls, queues, recording, spy
 from .ami import AmiClient
@@ -85,6 +86,11 @@ class AsteriskControl:
 
     async def queue_pause(self, agent: str, paused: bool, reason: str = "") -> AgentStatus:
         return await queues.set_paused(self.client, agent, paused, reason)
+
+    async def trunk_status(self) -> list[TrunkStatus]:
+        from .trunks import status
+
+        return await status(self.client)
 
 
 class AsteriskBackend:

@@ -42,11 +42,13 @@ RELOADS: tuple[tuple[str, str], ...] = (
 # and the collector's crash-safe backfill has nothing to read.
 RUNTIME_LOG_DIRS = ("cel-custom", "cdr-custom")
 
-_SECRET_LINE = re.compile(r"^(?P<key>\s*secret\s*=\s*).*$", re.MULTILINE)
+# manager.conf's AMI `secret`; pjsip.conf's digest credentials (`md5_cred`: for a trunk, what
+# authenticates us to the carrier) and any clear `password`.
+_SECRET_LINE = re.compile(r"^(?P<key>\s*(?:secret|md5_cred|password)\s*=\s*).*$", re.MULTILINE)
 
 
 def redact(name: str, text: str) -> str:
-    """`text` with every `secret = ...` value masked (manager.conf's AMI password), for diffs."""
+    """`text` with every secret value masked (`secret`, `md5_cred`, `password`), for diffs."""
     return _SECRET_LINE.sub(lambda m: m.group("key") + "********", text)
 
 

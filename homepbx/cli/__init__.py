@@ -27,13 +27,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "apply": ("homepbx.cli.site", "apply", "Write the Asterisk configuration and reload Asterisk."),
     "lab": ("homepbx.cli.lab", "lab", "A local Asterisk 22 lab PBX with softphones (needs root)."),
     "collect": ("homepbx.cli.records", "collect", "Collect call records and agent events from Asterisk (a daemon)."),
-    "report": ("homepbx.cli.records", "report", "Reports: agents, queues, calls, billing (--csv, --json)."),
+    "report": ("homepbx.cli.records", "report", "Reports: agents, queues, calls, billing, supervisors (--csv, --json)."),
     "purge": ("homepbx.cli.records", "purge", "Delete call records and recordings older than a cutoff (GDPR)."),
     "spy": ("homepbx.cli.spy", "spy", "Supervise a live call: listen, whisper to the agent, barge in."),
     "call": ("homepbx.cli.calls", "call", "Calls in progress: list, transfer, hang up."),
     "record": ("homepbx.cli.record", "record", "Call recordings: start, stop, pause, resume, list."),
     "quickstart": ("homepbx.cli.lab", "quickstart", "Start the lab, provision a demo site and print softphone settings."),
     "web": ("homepbx.cli.web", "web", "Serve the supervisors' live wallboard (listen, whisper, barge in one click)."),
+    "trunk": ("homepbx.cli.trunks", "trunk", "SIP carriers (trunks): add, list, show, update, remove, status."),
+    "number": ("homepbx.cli.numbers", "number", "Public numbers (DIDs) and where their callers go."),
+    "hours": ("homepbx.cli.hours", "hours", "Opening hours: weekly schedule, holidays, closures."),
 }
 
 

@@ -136,6 +136,23 @@ def shell(app: AppContext, backend: str) -> None:
 DEMO_AGENTS = (("1001", "Agent Alice", "agent"), ("1002", "Agent Bob", "agent"), ("2001", "Supervisor Sam", "supervisor"))
 
 
+DEMO_CARRIER, DEMO_CARRIER_IP, DEMO_NUMBER = "sim-carrier", "127.0.11.1", "+33140000000"
+
+
+def _demo_carrier(session, settings) -> None:  # type: ignore[no-untyped-def]
+    """A simulated carrier (matched by its loopback address) and a public number to the queue."""
+    from .. import carrier
+
+    if DEMO_CARRIER not in {t.name for t in carrier.list_trunks(session)}:
+        carrier.add_trunk(session, settings, DEMO_CARRIER, carrier.TrunkSpec(
+            host=DEMO_CARRIER_IP, match=DEMO_CARRIER_IP, caller_id=DEMO_NUMBER))
+        session.flush()
+    if DEMO_NUMBER not in {n.e164 for n in carrier.list_numbers(session)}:
+        carrier.add_number(session, settings, DEMO_NUMBER, carrier.NumberSpec(
+            trunk=DEMO_CARRIER, route="queue", target="support"))
+    carrier.set_outbound(session, settings, "demo", "national")
+
+
 @click.command()
 @click.option("--rebuild", is_flag=True, help="Rebuild the lab chroot from nothing first (Asterisk only).")
 @backend_option
@@ -169,6 +186,8 @@ def quickstart(app: AppContext, rebuild: bool, backend: str) -> None:
             provisioning.add_queue(session, "support", "500", strategy="ringall")
             session.flush()
             provisioning.add_members(session, "support", ["1001", "1002"])
+        if settings.backend == "asterisk":
+            _demo_carrier(session, settings)
     publish.publish(settings)
     for creds in shown:
         click.echo(f"\n== {creds.display_name} ==")
@@ -177,3 +196,7 @@ def quickstart(app: AppContext, rebuild: bool, backend: str) -> None:
     click.echo("  call 1002 from 1001; dial 500 to reach the support queue;")
     click.echo("  from 2001, dial *21 + an agent's extension to listen in (*22 whisper, *23 barge).")
     click.echo(f"Manage it with: export HOMEPBX_CONFIG={settings_path}")
+    if settings.backend == "asterisk":
+        click.echo(f"From outside: the simulated carrier trunk {DEMO_CARRIER} accepts calls sent from "
+                   f"{DEMO_CARRIER_IP} (e.g. sipp -sn uac -i {DEMO_CARRIER_IP} -s 0140000000 {settings.lab.address}); "
+                   f"{DEMO_NUMBER} rings the support queue, and demo agents may call national numbers out.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import provisioning
+from .. import carrier, provisioning
 from ..models import Strategy
 from .common import AppContext, emit, hint_apply, json_option, pass_app
 
@@ -45,6 +45,7 @@ def list_(app: AppContext, as_json: bool) -> None:
                 "name": q.name, "extension": q.extension, "strategy": q.strategy.value,
                 "ring_timeout": q.ring_timeout, "max_wait": q.max_wait, "wrapup": q.wrapup_time,
                 "service_level": q.service_level, "record": q.record, "members": n,
+                "overflow": q.overflow, "overflow_target": q.overflow_target,
             }
             for q, n in provisioning.list_queues(session)
         ]
@@ -59,6 +60,20 @@ def remove(app: AppContext, name: str) -> None:
     with app.session() as session:
         provisioning.remove_queue(session, name)
     click.echo(f"Queue {name} removed.")
+    hint_apply()
+
+
+@queue.command("overflow")
+@click.argument("name")
+@click.option("--to", "action", required=True,
+              help="hangup (with a goodbye), another queue, or a message then goodbye.")
+@click.option("--target", default="", help="The queue's name, or the message's sound file.")
+@pass_app
+def overflow(app: AppContext, name: str, action: str, target: str) -> None:
+    """Where callers go at the maximum wait or when no agent is logged in."""
+    with app.session() as session:
+        carrier.set_overflow(session, name, action, target)
+    click.echo(f"Queue {name} overflows to {action}{' ' + target if target else ''}.")
     hint_apply()
 
 

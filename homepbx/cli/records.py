@@ -15,20 +15,25 @@ from .common import AppContext, emit, pass_app
 
 _COLUMNS = {
     "agents": ["agent", "name", "team", "offered", "answered", "talk_s", "hold_s", "wrapup_s", "aht_s",
-               "logged_in_s", "pause_s", "pause_by_reason", "occupancy"],
+               "logged_in_s", "pause_s", "pause_by_reason", "occupancy", "coached", "listened"],
     "queues": ["queue", "offered", "answered", "abandoned", "timeout", "avg_wait_s", "avg_abandon_s",
                "service_level_s", "service_level"],
-    "calls": ["started", "caller", "queue", "agent", "last_agent", "disposition", "wait_s", "talk_s", "hold_s",
-              "hangup_side", "transfers", "recording", "linkedid"],
+    "calls": ["started", "caller", "direction", "number", "trunk", "queue", "agent", "last_agent", "disposition",
+              "wait_s", "talk_s", "hold_s", "hangup_side", "transfers", "recording", "linkedid", "supervised"],
     "billing": ["month", "agent", "name", "employment", "calls", "minutes", "unit", "rate", "total"],
+    "numbers": ["number", "offered", "answered", "abandoned", "closed"],
+    "supervisors": ["supervisor", "name", "sessions", "calls", "minutes", "listen", "whisper", "barge"],
 }
 
 # A terminal shows fewer columns; --csv and --json carry them all.
 _TABLE_COLUMNS = {
-    "agents": ["agent", "offered", "answered", "talk_s", "aht_s", "pause_s", "occupancy"],
+    "agents": ["agent", "offered", "answered", "talk_s", "aht_s", "pause_s", "occupancy", "coached", "listened"],
     "queues": ["queue", "offered", "answered", "abandoned", "timeout", "avg_wait_s", "service_level"],
-    "calls": ["started", "caller", "queue", "agent", "disposition", "wait_s", "talk_s"],
+    "calls": ["started", "caller", "direction", "number", "queue", "agent", "disposition", "wait_s", "talk_s",
+              "supervised"],
     "billing": ["month", "agent", "name", "calls", "minutes", "rate", "total"],
+    "numbers": ["number", "offered", "answered", "abandoned", "closed"],
+    "supervisors": ["supervisor", "name", "sessions", "calls", "minutes", "listen", "whisper", "barge"],
 }
 
 
@@ -66,7 +71,8 @@ def _output(rows: Sequence[dict[str, Any]], name: str, as_json: bool, as_csv: bo
     if as_json:
         click.echo(json.dumps(list(rows), ensure_ascii=False, indent=2, default=str))
         return
-    emit([{k: _flat(v) for k, v in row.items()} for row in rows], _TABLE_COLUMNS[name], False, title=title)
+    emit([{k: _flat(v) for k, v in row.items() if k in columns} for row in rows], _TABLE_COLUMNS[name], False,
+         title=title)
 
 
 def _period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,7 +100,7 @@ def _run(app: AppContext, name: str, start: str, end: str, tz: str, as_json: boo
 
 @click.group()
 def report() -> None:
-    """Reports: agents, queues, calls, billing.
+    """Reports: agents, queues, calls, billing, supervisors.
 
     \b
     offered (agent)  calls in which the agent's phone rang
@@ -105,6 +111,9 @@ def report() -> None:
     service level    calls answered within the queue's threshold / calls offered
     billing          independent and umbrella agents: own talk time per month;
                      per minute: rate x minutes (to the second); per call: rate x answered calls
+    coached          calls on which a supervisor whispered or barged in (at any moment)
+    listened         calls a supervisor listened to (at any moment); a call may be both
+    supervised       (calls) each supervision session: its modes in order, its supervisor
     """
 
 
@@ -113,7 +122,7 @@ def report() -> None:
 @click.option("--team", default=None, help="Only this team's agents.")
 @pass_app
 def report_agents(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool, team: str | None) -> None:
-    """Per agent: offered, answered, talk, hold, AHT, pause time by reason, occupancy."""
+    """Per agent: offered, answered, talk, hold, AHT, pause time by reason, occupancy, calls coached/listened to."""
     from ..records import reports
 
     _run(app, "agents", start, end, tz, as_json, as_csv, reports.agents, team=team)
@@ -137,15 +146,37 @@ def report_queues(app: AppContext, start: str, end: str, tz: str, as_json: bool,
 @click.option("--queue", default=None, help="Entered this queue.")
 @click.option("--disposition", type=click.Choice(["answered", "abandoned", "timeout", "no_agents", "no_answer",
                                                   "busy", "failed"]), default=None)
+@click.option("--supervised", is_flag=True, help="Only calls a supervisor listened to, whispered or barged in on.")
+@click.option("--number", default=None, help="Only calls to or from this public number (any format).")
+@click.option("--direction", default=None, help="inbound, outbound or internal.")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
 @pass_app
 def report_calls(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool, team: str | None,
-                 caller: str | None, agent: str | None, queue: str | None, disposition: str | None, limit: int) -> None:
-    """The calls of the period, newest first."""
+                 caller: str | None, agent: str | None, queue: str | None, disposition: str | None, supervised: bool,
+                 number: str | None, direction: str | None, limit: int) -> None:
+    """The calls of the period, newest first, with their direction, number and trunk and how each was supervised."""
+    from .. import names
+    from ..errors import InvalidInput
     from ..records import reports
 
+    if direction is not None and direction not in ("inbound", "outbound", "internal"):
+        raise InvalidInput(f"The direction must be inbound, outbound or internal, got {direction!r}.",
+                           field="direction")
+    if number is not None:
+        number = names.phone_number(number, app.settings.carrier.region)
     _run(app, "calls", start, end, tz, as_json, as_csv, reports.calls, team=team, caller=caller, agent=agent,
-         queue=queue, disposition=disposition, limit=limit)
+         queue=queue, disposition=disposition, supervised=supervised, limit=limit, number=number,
+         direction=direction)
+
+
+@report.command("numbers")
+@_period_options
+@pass_app
+def report_numbers(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool) -> None:
+    """Per public number: inbound calls offered, answered, abandoned, and closed (no queue, no agent)."""
+    from ..records import reports
+
+    _run(app, "numbers", start, end, tz, as_json, as_csv, reports.numbers)
 
 
 @report.command("billing")
@@ -157,6 +188,16 @@ def report_billing(app: AppContext, start: str, end: str, tz: str, as_json: bool
     from ..records import reports
 
     _run(app, "billing", start, end, tz, as_json, as_csv, reports.billing, team=team)
+
+
+@report.command("supervisors")
+@_period_options
+@pass_app
+def report_supervisors(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool) -> None:
+    """Per supervisor: supervision sessions begun in the period, calls supervised, minutes, sessions per mode."""
+    from ..records import reports
+
+    _run(app, "supervisors", start, end, tz, as_json, as_csv, reports.supervisors)
 
 
 @click.command()

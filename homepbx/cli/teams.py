@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .. import provisioning
-from .common import AppContext, emit, json_option, pass_app
+from .. import carrier, provisioning
+from .common import AppContext, emit, hint_apply, json_option, pass_app
 
 
 @click.group()
@@ -30,8 +30,10 @@ def add(app: AppContext, name: str, description: str) -> None:
 def list_(app: AppContext, as_json: bool) -> None:
     """List teams with their agent counts."""
     with app.session() as session:
-        rows = [{"name": t.name, "description": t.description, "agents": n} for t, n in provisioning.list_teams(session)]
-    emit(rows, ["name", "agents", "description"], as_json)
+        rows = [{"name": t.name, "description": t.description, "agents": n, "outbound": t.outbound,
+                 "premium": t.outbound_premium, "caller_id": t.caller_id}
+                for t, n in provisioning.list_teams(session)]
+    emit(rows, ["name", "agents", "outbound", "premium", "caller_id", "description"], as_json)
 
 
 @team.command("remove")
@@ -42,3 +44,19 @@ def remove(app: AppContext, name: str) -> None:
     with app.session() as session:
         provisioning.remove_team(session, name)
     click.echo(f"Team {name} removed.")
+
+
+@team.command("outbound")
+@click.argument("name")
+@click.option("--policy", default=None,
+              help="none, national, mobile or international: the widest class the team may call.")
+@click.option("--premium/--no-premium", default=None, help="Allow premium-rate and short numbers.")
+@click.option("--caller-id", default=None, help="Number presented on their calls ('' = the trunk's).")
+@pass_app
+def outbound(app: AppContext, name: str, policy: str | None, premium: bool | None, caller_id: str | None) -> None:
+    """Set a team's outbound policy (emergency numbers are always allowed)."""
+    with app.session() as session:
+        t = carrier.set_outbound(session, app.settings, name, policy, premium, caller_id)
+        said = f"{t.outbound}{' + premium' if t.outbound_premium else ''}"
+    click.echo(f"Team {name} may call: {said}.")
+    hint_apply()

@@ -11,13 +11,25 @@ with its legs, queue events and recordings. Queue entries (queue_log or AMI queu
 beside the call they belong to. The same fact may arrive twice (live from AMI and again from the
 files during a backfill): each call drops events it has already seen, so a call's rows do not
 depend on which source delivered what.
+
+Supervision: a channel whose events carry a `SpyMark` (the adapter's; `CelEvent.supervision`)
+is a supervisor spying on a call. When its session starts, the spied call is looked up among
+the open calls (by the call id the adapter gives, else the spied channel's name, else the
+agent's channel live at that moment): the spy starts while that call is on, whichever source
+delivers the events, and a restart's backfill re-reads open calls from their start. When the
+spy's own call finishes it becomes `SupervisionRow`s (one per session: start, end, mode
+switches) in the batch, never a call record; a spy channel sharing a call with other channels
+leaves that call's record as it was. A session whose spied call was not open at its start
+(FreeSWITCH reports a leg only at its hangup) is reported without it, for the store to find it
+among the stored calls, and again with it once that call finishes here (`PENDING_WAIT`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .direction import Direction
 from .types import (
     AgentEventRow,
     Batch,
@@ -29,7 +41,9 @@ from .types import (
     QueueEntry,
     QueueEventRow,
     RecordingRow,
+    SpyMark,
     SpyRow,
+    SupervisionRow,
     utc,
 )
 
@@ -39,6 +53,10 @@ _SAME_ENTRY_WINDOW = 2.0
 _STORED_QUEUE_EVENTS = ("ENTERQUEUE", "CONNECT", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY",
                         "COMPLETEAGENT", "COMPLETECALLER")
 _OUTCOMES = {"ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITEMPTY": "no_agents", "EXITWITHKEY": "abandoned"}
+# How long a supervision session whose spied call was not open at its start waits for that call
+# to finish here (FreeSWITCH reports a leg only at its hangup). It is reported at once without
+# its call (the store looks for it among the stored ones), and again with it if it finishes here.
+PENDING_WAIT = 600.0
 _DIALSTATUS = {"BUSY": "busy", "NOANSWER": "no_answer", "CANCEL": "no_answer", "CHANUNAVAIL": "failed",
                "CONGESTION": "failed"}
 
@@ -54,6 +72,9 @@ class _Call:
     # Every event came at or after the one before it (the live stream's usual order): the events
     # are then already in time order and `_finish` need not sort them.
     ordered: bool = True
+    # Spy channels of this call (uniqueid -> the spied call id found when the session started,
+    # '' if none was); None for the calls that have none (all but a supervisor's).
+    spied: dict[str, str] | None = None
 
 
 class _Chan:
@@ -97,6 +118,10 @@ class Engine:
         self._agent_events: list[AgentEventRow] = []
         # Feature-code spies (audit log entries), reported as the events starting them arrive.
         self._spies: list[SpyRow] = []
+        # Supervision sessions of spy calls finished since the last drain.
+        self._supervisions: list[SupervisionRow] = []
+        # Sessions waiting for their spied call (see PENDING_WAIT): (spy call's first event, row).
+        self._pending: list[tuple[float, SupervisionRow]] = []
         self.clock = 0.0
 
     # -- input -----------------------------------------------------------------------------------
@@ -122,8 +147,10 @@ class Engine:
         t = ev.time
         extra = ev.extra
         name = ev.event
-        # The CSV has microseconds, AMI whole seconds: the second is the shared identity.
-        key = (ev.uniqueid, name, int(t), ev.appname, extra.get("bridge_id", "") if extra else "")
+        # The CSV has microseconds, AMI whole seconds: the second is the shared identity (and
+        # a DTMF event's digit: a supervisor may switch spy modes twice within a second).
+        key = (ev.uniqueid, name, int(t), ev.appname,
+               (extra.get("bridge_id") or extra.get("digit", "")) if extra else "")
         seen = call.seen
         if key in seen:
             return
@@ -131,6 +158,8 @@ class Engine:
         spy = ev.spy
         if spy is not None:
             self._spies.append(spy)
+        if ev.supervision is not None:
+            self._spy_event(call, ev, ev.supervision)
         call.events.append(ev)
         if t >= call.last_seen:
             call.last_seen = t
@@ -142,7 +171,10 @@ class Engine:
             self.clock = t
         if name == "LINKEDID_END":
             del self._calls[linkedid]
-            self._done.append(self._finish(call, complete=True))
+            if call.spied is None:
+                self._done.append(self._finish(call, complete=True))
+            else:
+                self._close_spied(call, complete=True)
 
     def feed_queue(self, entry: QueueEntry) -> None:
         waiting = self._entries.setdefault(entry.callid, [])
@@ -168,8 +200,8 @@ class Engine:
     # -- output ----------------------------------------------------------------------------------
     def drain(self) -> Batch:
         """Everything finished since the last drain."""
-        batch = Batch(self._done, self._agent_events, self._spies)
-        self._done, self._agent_events, self._spies = [], [], []
+        batch = Batch(self._done, self._agent_events, self._spies, self._supervisions)
+        self._done, self._agent_events, self._spies, self._supervisions = [], [], [], []
         return batch
 
     def expire(self, now: float) -> int:
@@ -177,8 +209,12 @@ class Engine:
         stale = [c for c in self._calls.values() if now - c.last_seen > self.max_age]
         for call in stale:
             del self._calls[call.linkedid]
-            if call.events:
+            if call.spied is not None:
+                self._close_spied(call, complete=False)
+            elif call.events:
                 self._done.append(self._finish(call, complete=False))
+        if self._pending:
+            self._pending = [p for p in self._pending if now - p[0] <= PENDING_WAIT]
         for callid, seen in list(self._entry_seen.items()):
             if now - seen > self.max_age:
                 self._entries.pop(callid, None)
@@ -195,9 +231,85 @@ class Engine:
         return len(self._calls)
 
     def oldest_open(self) -> float | None:
-        """When the oldest unfinished call began (None if none): older file lines are done with."""
+        """When the oldest unfinished call began (None if none): older file lines are done with.
+
+        A spy whose session still waits for its spied call counts as unfinished: a restart must
+        read it again."""
         starts = [c.first_seen for c in self._calls.values() if c.events]
+        starts.extend(since for since, _ in self._pending)
         return min(starts) if starts else None
+
+    # -- supervision -----------------------------------------------------------------------------
+    def _spy_event(self, call: _Call, ev: CelEvent, mark: SpyMark) -> None:
+        """A spy channel's marked event: at a session's start, find the call it spies on."""
+        if call.spied is None:
+            call.spied = {}
+        if mark.start and ev.uniqueid not in call.spied:
+            call.spied[ev.uniqueid] = self._spied_call(mark, ev.time, call.linkedid)
+
+    def _spied_call(self, mark: SpyMark, at: float, own: str) -> str:
+        """The open call `mark` names (see SpyMark), '' if none is open; rare: a linear scan."""
+        if mark.call:
+            return mark.call
+        best, best_start = "", float("-inf")
+        for linkedid, other in self._calls.items():
+            if other.spied is not None and linkedid != own:
+                continue  # another supervisor's spy: never the spied call
+            hung: set[str] = set()
+            starts: dict[str, float] = {}
+            for e in other.events:
+                if mark.channel:
+                    if e.channel == mark.channel or e.uniqueid == mark.channel:
+                        return linkedid
+                elif e.agent == mark.agent:
+                    if e.event in ("HANGUP", "CHAN_END") and e.time <= at:
+                        hung.add(e.uniqueid)
+                    else:
+                        starts.setdefault(e.uniqueid, e.time)
+            # The agent's channel live at `at`; the latest started if several (ChanSpy takes one).
+            for uid, start in starts.items():
+                if uid not in hung and start <= at + 1 and start > best_start:
+                    best, best_start = linkedid, start
+        return best
+
+    def _close_spied(self, call: _Call, complete: bool) -> None:
+        """A finished call with spy channels: their sessions; a call record only for the rest."""
+        spied = call.spied or {}
+        events = [e for _, e in sorted(enumerate(call.events), key=_time_then_order)]
+        sessions: dict[str, list[Any]] = {}
+        ends: dict[str, float] = {}
+        last = max((e.time for e in events), default=0.0)
+        for ev in events:
+            uid = ev.uniqueid
+            if uid not in spied:
+                continue
+            mark = ev.supervision
+            if mark is not None:
+                if mark.start and uid not in sessions:
+                    sessions[uid] = [mark, ev.time, []]
+                elif not mark.start and uid in sessions:
+                    current = sessions[uid][2][-1][1] if sessions[uid][2] else sessions[uid][0].mode
+                    if mark.mode != current:
+                        sessions[uid][2].append((utc(ev.time), mark.mode))
+            elif ev.event == "APP_END" and ev.appname.lower() == "chanspy" and uid in sessions:
+                ends.setdefault(uid, ev.time)
+            elif ev.event in ("HANGUP", "CHAN_END"):
+                ends.setdefault(uid, ev.time)
+        others = [e for e in call.events if e.uniqueid not in spied]
+        # The spy's own call id, which must never be a call: none when others share it.
+        spy_call = "" if others else call.linkedid
+        for uid, (mark, start, switches) in sessions.items():
+            row = SupervisionRow(
+                uid, spied.get(uid, ""), mark.supervisor[:80], mark.agent[:10], mark.mode, utc(start),
+                utc(max(ends.get(uid, last), start)), tuple(switches), mark.origin, spy_call, mark.channel[:128],
+            )
+            self._supervisions.append(row)
+            if not row.linkedid:
+                self._pending.append((call.first_seen, row))
+        if others:
+            # Other channels shared the spy's call: theirs is a call as before, the spy a session.
+            rest = _Call(call.linkedid, others, call.seen, call.holds, call.last_seen, call.first_seen, False)
+            self._done.append(self._finish(rest, complete))
 
     # -- assembly --------------------------------------------------------------------------------
     def _finish(self, call: _Call, complete: bool) -> FinishedCall:
@@ -206,6 +318,7 @@ class Engine:
         chans: dict[str, _Chan] = {}
         queue, queue_in, queue_out, recording_path, recording_at = "", None, None, "", None
         transfers, end = 0, 0.0
+        direction = Direction()
         for order, ev in events:
             ch = chans.get(ev.uniqueid)
             if ch is None:
@@ -216,6 +329,8 @@ class Engine:
             kind, t = ev.event, ev.time
             if t > end:
                 end = t
+            if ev.context:
+                direction.see(ev)
             if kind == "CHAN_START":
                 ch.start, ch.cid_num, ch.cid_name, ch.exten = t, ev.cid_num, ev.cid_name, ev.exten
             elif kind == "ANSWER":
@@ -326,12 +441,34 @@ class Engine:
             caller.cid_name[:80], caller.exten[:80], queue[:40], first_agent[:10], last_agent[:10], disposition,
             hangup_side, round(max(wait_s, 0.0), 3), round(max(ring_s, 0.0), 3),
             round(_union(talks), 3) if talks else 0.0, round(hold_s, 3), transfers, recording_path[:255], complete,
+            *direction.values(),
         )
         queue_rows, agent_rows = self._queue_rows(row, entries, caller, queue_in, answered_at, end)
         recordings = []
         if recording_path and recording_at is not None:
             recordings.append(RecordingRow(recording_path[:255], call.linkedid, first_agent, utc(recording_at), utc(end)))
+        if self._pending:
+            self._attach_pending(linkedid, chans)
         return FinishedCall(row, legs, queue_rows, recordings, agent_rows)
+
+    def _attach_pending(self, linkedid: str, chans: dict[str, _Chan]) -> None:
+        """Give the waiting sessions this call spied on (by channel, else the agent's leg then)."""
+        still: list[tuple[float, SupervisionRow]] = []
+        for since, row in self._pending:
+            at = row.started_at
+            for ch in chans.values():
+                if row.channel:
+                    hit = row.channel in (ch.channel, ch.uniqueid)
+                else:
+                    stop = ch.hangup or ch.end
+                    hit = (ch.agent == row.agent and ch.start is not None and utc(ch.start - 1) <= at
+                           and (stop is None or utc(stop) >= at))
+                if hit:
+                    self._supervisions.append(replace(row, linkedid=linkedid))
+                    break
+            else:
+                still.append((since, row))
+        self._pending = still
 
     def _claim_entries(self, chans: dict[str, _Chan]) -> list[QueueEntry]:
         claimed: list[QueueEntry] = []

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..config import Settings
 from ..errors import InvalidInput
-from ..models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording, utcnow
+from ..models import AgentEvent, CallLeg, CallRecord, CallSupervision, QueueEvent, Recording, utcnow
 from . import rollup
 
 _AGE = re.compile(r"([1-9][0-9]{0,4})([dwy])")
@@ -63,6 +63,8 @@ def purge(session: Session, before: datetime) -> Purged:
     session.execute(delete(QueueEvent).where(QueueEvent.linkedid.in_(old_calls)))
     out.calls = session.execute(delete(CallRecord).where(CallRecord.started_at < before)).rowcount or 0
     out.agent_events = session.execute(delete(AgentEvent).where(AgentEvent.at < before)).rowcount or 0
+    # Who listened to which call goes with the calls (sessions count by their start, as calls do).
+    session.execute(delete(CallSupervision).where(CallSupervision.started_at < before))
     if out.calls or out.agent_events:
         rollup.rebuild(session.connection(), None, rollup.hour_of(last) + 1)
     out.files = list(session.scalars(select(Recording.path).where(Recording.started_at < before)))

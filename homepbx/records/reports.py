@@ -12,6 +12,10 @@ Definitions (also in `homepbx report --help`):
 - service level (queue): calls answered within the queue's threshold / calls offered.
 - billing: the agent's own talk time; per minute = rate x minutes (to the second), per call =
   rate x answered calls; totals rounded to the cent.
+- supervision: a supervisor's listen/whisper/barge session on an agent's call (never a call
+  itself). Per agent, calls coached = calls with a session in whisper or barge mode at any
+  moment, calls listened to = calls with a session in listen mode at any moment (a call may be
+  both); sessions count by their start.
 
 Sums over whole UTC hours come from the hourly roll-ups (homepbx.records.rollup), the partial
 hours at a period's edges from the raw rows: the same figures as the raw rows alone, read from a
@@ -31,7 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Connection, and_, case, func, or_, select, text
 
 from ..errors import InvalidInput, NotFound
-from ..models import Agent, AgentEvent, CallLeg, CallRecord, Employment, Queue, QueueEvent, Team
+from ..models import Agent, AgentEvent, CallLeg, CallRecord, CallSupervision, Employment, Queue, QueueEvent, Team
 from . import rollup
 from .types import epoch
 
@@ -127,6 +131,7 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
     offered_before, answered_before = _calls_begun_before(conn, p.start, p.end)
     wrapups = _wrapup_seconds(conn, whole, edges, sums)
     states = _agent_states(conn, p)
+    coached, listened = _supervised_calls(conn, p)
     figures: dict[str, dict[str, Any]] = {}
     for agent, (legs, offered, answered, _talk_legs, talk, hold, _wrapups, _wrapup_s) in sums.items():
         if not legs:
@@ -135,7 +140,7 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
                           "answered": int(answered or 0) + answered_before.get(agent, 0),
                           "talk_s": float(talk), "hold_s": float(hold)}
     rows = []
-    for agent in sorted(set(figures) | set(states) | set(wrapups)):
+    for agent in sorted(set(figures) | set(states) | set(wrapups) | set(coached) | set(listened)):
         if agent not in known:
             if team_id is not None or not agent:
                 continue
@@ -159,8 +164,65 @@ def agents(conn: Connection, p: Period, team: str | None = None) -> list[dict[st
             "pause_s": _r(paused),
             "pause_by_reason": {k or "(none)": _r(v) for k, v in sorted(pauses.items())},
             "occupancy": _r(busy / available, 3) if available > 0 else None,
+            "coached": len(coached.get(agent, ())),
+            "listened": len(listened.get(agent, ())),
         })
     return rows
+
+
+_COACHING = ("whisper", "barge")
+
+
+def _sessions(conn: Connection, p: Period) -> list[Any]:
+    """The supervision sessions begun in the period, oldest first."""
+    s = CallSupervision.__table__.c
+    return list(conn.execute(
+        select(s.linkedid, s.supervisor, s.agent, s.mode, s.modes, s.started_at, s.ended_at, s.origin)
+        .where(and_(s.started_at >= p.start, s.started_at < p.end)).order_by(s.started_at, s.id)
+    ))
+
+
+def _supervised_calls(conn: Connection, p: Period) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per spied agent, the calls coached (whisper/barge at any moment) and those listened to."""
+    coached: dict[str, set[str]] = defaultdict(set)
+    listened: dict[str, set[str]] = defaultdict(set)
+    for linkedid, _sup, agent, _mode, modes, *_ in _sessions(conn, p):
+        if not linkedid:
+            continue
+        kinds = modes.split(",")
+        if any(m in kinds for m in _COACHING):
+            coached[agent].add(linkedid)
+        if "listen" in kinds:
+            listened[agent].add(linkedid)
+    return coached, listened
+
+
+def supervisors(conn: Connection, p: Period) -> list[dict[str, Any]]:
+    """Per supervisor: sessions begun in the period, calls supervised, minutes, sessions per mode."""
+    names = {ext: name for ext, name in conn.execute(select(Agent.extension, Agent.display_name))}
+    figures: dict[str, dict[str, Any]] = {}
+    for linkedid, supervisor, _agent, _mode, modes, started, ended, _origin in _sessions(conn, p):
+        f = figures.setdefault(supervisor, {"sessions": 0, "calls": set(), "seconds": 0.0,
+                                            "listen": 0, "whisper": 0, "barge": 0})
+        f["sessions"] += 1
+        if linkedid:
+            f["calls"].add(linkedid)
+        f["seconds"] += max((ended - started).total_seconds(), 0.0)
+        for mode in set(modes.split(",")) & {"listen", "whisper", "barge"}:
+            f[mode] += 1
+    return [
+        {
+            "supervisor": sup,
+            "name": names.get(sup, ""),
+            "sessions": f["sessions"],
+            "calls": len(f["calls"]),
+            "minutes": _r(f["seconds"] / 60),
+            "listen": f["listen"],
+            "whisper": f["whisper"],
+            "barge": f["barge"],
+        }
+        for sup, f in sorted(figures.items())
+    ]
 
 
 def _agent_sums(conn: Connection, whole: tuple[int, int] | None, edges: list[tuple[datetime, datetime]],
@@ -441,8 +503,13 @@ def queues(conn: Connection, p: Period) -> list[dict[str, Any]]:
 # -- calls -----------------------------------------------------------------------------------------
 def calls(conn: Connection, p: Period, team: str | None = None, *, caller: str | None = None,
           agent: str | None = None, queue: str | None = None, disposition: str | None = None,
-          limit: int = 1000) -> list[dict[str, Any]]:
-    """The calls of the period, newest first, filtered by caller (substring), agent, queue, disposition."""
+          supervised: bool = False, limit: int = 1000, number: str | None = None,
+          direction: str | None = None) -> list[dict[str, Any]]:
+    """The calls of the period, newest first, filtered by caller (substring), agent, queue, disposition,
+    and whether a supervisor listened, whispered or barged in (`supervised`).
+
+    Each call carries its supervision: `supervised` in words ("whisper 4901, listen>barge 4902":
+    each session's modes in order and its supervisor), `supervisions` in detail."""
     team_id = _team_id(conn, team)
     c = CallRecord.__table__.c
     query = select(c).where(and_(c.started_at >= p.start, c.started_at < p.end))
@@ -454,14 +521,36 @@ def calls(conn: Connection, p: Period, team: str | None = None, *, caller: str |
         query = query.where(c.queue == queue)
     if disposition:
         query = query.where(c.disposition == disposition)
+    if number:
+        query = query.where(c.number == number)
+    if direction:
+        query = query.where(c.direction == direction)
+    sv = CallSupervision.__table__.c
+    if supervised:
+        query = query.where(c.linkedid.in_(select(sv.linkedid).where(sv.linkedid != "")))
     if team_id is not None:
         members = select(Agent.extension).where(Agent.team_id == team_id)
         query = query.where(or_(c.agent.in_(members), c.last_agent.in_(members)))
     query = query.order_by(c.started_at.desc(), c.id.desc()).limit(limit)
+    records = conn.execute(query).all()
+    sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    ids = [r.linkedid for r in records]
+    for i in range(0, len(ids), 500):
+        for linkedid, sup, modes, started, ended, origin in conn.execute(
+            select(sv.linkedid, sv.supervisor, sv.modes, sv.started_at, sv.ended_at, sv.origin)
+            .where(sv.linkedid.in_(ids[i:i + 500])).order_by(sv.started_at, sv.id)
+        ):
+            sessions[linkedid].append({
+                "supervisor": sup, "modes": modes.split(","), "started": p.local(started),
+                "ended": p.local(ended), "seconds": _r(max((ended - started).total_seconds(), 0.0)), "origin": origin,
+            })
     return [
         {
             "started": p.local(r.started_at),
             "caller": r.caller,
+            "direction": r.direction,
+            "number": r.number,
+            "trunk": r.trunk,
             "queue": r.queue,
             "agent": r.agent,
             "last_agent": r.last_agent,
@@ -473,8 +562,37 @@ def calls(conn: Connection, p: Period, team: str | None = None, *, caller: str |
             "transfers": r.transfers,
             "recording": r.recording,
             "linkedid": r.linkedid,
+            "supervised": ", ".join(f"{'>'.join(x['modes'])} {x['supervisor']}" for x in sessions.get(r.linkedid, ())),
+            "supervisions": sessions.get(r.linkedid, []),
         }
-        for r in conn.execute(query)
+        for r in records
+    ]
+
+
+# -- public numbers ----------------------------------------------------------------------------------
+def numbers(conn: Connection, p: Period) -> list[dict[str, Any]]:
+    """Per public number, the inbound calls of the period: offered, answered (an agent talked),
+    abandoned (the caller hung up waiting in a queue), closed (no queue, no agent: the closed message,
+    or an agent route that was not answered). Every provisioned number is listed, even with no call."""
+    c = CallRecord.__table__.c
+    closed = and_(c.queue == "", c.agent == "", c.disposition == "failed")
+    query = (
+        select(c.number, func.count(),
+               func.sum(case((c.disposition == "answered", 1), else_=0)),
+               func.sum(case((c.disposition == "abandoned", 1), else_=0)),
+               func.sum(case((closed, 1), else_=0)))
+        .where(and_(c.started_at >= p.start, c.started_at < p.end, c.direction == "inbound"))
+        .group_by(c.number)
+    )
+    counts = {number: (int(n), int(a or 0), int(ab or 0), int(cl or 0))
+              for number, n, a, ab, cl in conn.execute(query)}
+    from ..models import Number
+
+    known = {e164 for (e164,) in conn.execute(select(Number.__table__.c.e164))}
+    return [
+        {"number": number, "offered": v[0], "answered": v[1], "abandoned": v[2], "closed": v[3]}
+        for number in sorted(known | set(counts))
+        for v in (counts.get(number, (0, 0, 0, 0)),)
     ]
 
 
@@ -534,4 +652,4 @@ def billing(conn: Connection, p: Period, team: str | None = None) -> list[dict[s
     return out
 
 
-__all__ = ["Period", "agents", "billing", "calls", "period", "queues", "zone"]
+__all__ = ["Period", "agents", "billing", "calls", "period", "queues", "supervisors", "zone"]

@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql
 from ..models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
 from . import rollup
 from .spies import store_spies
+from .supervisions import spy_calls, store_supervisions
 from .types import AgentEventRow, Batch, CallRow, LegRow, QueueEventRow, RecordingRow
 
 _CALLS: Table = CallRecord.__table__  # type: ignore[assignment]
@@ -56,6 +57,7 @@ class Stored:
     calls: int = 0
     agent_events: int = 0
     spies: int = 0
+    supervisions: int = 0
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,12 @@ def _insert_counted(conn: Connection, row_type: type, rows: Sequence[Any],
 def store(conn: Connection, batch: Batch) -> Stored:
     """Write a batch in the caller's transaction; returns how many calls and agent events were new."""
     delta = rollup.Delta()
-    new_calls = store_calls(conn, [c.call for c in batch.calls], batch, delta)
+    calls = [c.call for c in batch.calls]
+    # A spy's own call (its tail re-read alone) is never a call: see supervisions.spy_calls.
+    own = spy_calls(conn, calls, batch.supervisions)
+    if own:
+        calls = [c for c in calls if c.linkedid not in own]
+    new_calls = store_calls(conn, calls, batch, delta)
     agent_rows = list(batch.agent_events)
     if new_calls:
         for finished in batch.calls:
@@ -219,7 +226,9 @@ def store(conn: Connection, batch: Batch) -> Stored:
     if delta:
         rollup.add(conn, delta)
     spies = store_spies(conn, batch.spies) if batch.spies else 0
-    return Stored(len(new_calls), added_events, spies)
+    # Supervision sessions: rows of their own, attached to the spied call (never a call).
+    supervisions = store_supervisions(conn, batch.supervisions) if batch.supervisions else 0
+    return Stored(len(new_calls), added_events, spies, supervisions)
 
 
 def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch, delta: rollup.Delta | None = None) -> set[str]:

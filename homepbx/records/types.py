@@ -56,6 +56,30 @@ class CelEvent:
     # The supervisor's spy (feature code) this event starts, else None; the engine reports it
     # once, like the event itself, however many sources deliver the event.
     spy: SpyRow | None = None
+    # Set on a supervisor's spy channel where a supervision session starts or changes mode
+    # (any way in: the CLI/web, a feature code): that channel is never a call of its own.
+    supervision: SpyMark | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SpyMark:
+    """What the adapter read on a spy channel's event, in neutral terms.
+
+    `start` marks the event that starts the session (its mode is the first one); any other
+    marked event of the same channel switches the session to `mode`. The spied call is named
+    the best way the adapter can: its call id (`call`) when the PBX says it, else the spied
+    channel (`channel`: its name or its id, opaque, compared with the channel events' channel
+    and uniqueid), else the agent alone (the agent's call in progress at the time).
+    """
+
+    supervisor: str
+    mode: str  # listen | whisper | barge
+    agent: str
+    start: bool = True
+    call: str = ""
+    channel: str = ""
+    # How the supervisor got in: "feature code" (dialled *21/*22/*23) or "command" (CLI, web).
+    origin: str = "command"
 
 
 @dataclass(slots=True)
@@ -106,6 +130,10 @@ class CallRow:
     transfers: int
     recording: str
     complete: bool
+    # inbound | outbound | internal, the public number, the trunk (homepbx.records.direction).
+    direction: str = "internal"
+    number: str = ""
+    trunk: str = ""
 
 
 @dataclass(slots=True)
@@ -178,6 +206,41 @@ class SpyRow:
 
 
 @dataclass(slots=True)
+class SupervisionRow:
+    """One supervision session (listen, whisper, barge), attached to the call it spied on.
+
+    `key` (the supervisor channel's id) identifies it whichever source reported it; `linkedid`
+    is the spied call ('' when it could not be told: the store tries again from the stored
+    legs, by `channel` or by the agent at `started_at`). `switches` are the mode changes in the
+    session after the first mode, as (time, mode); `spy_call` is the supervisor channel's own
+    call id, which must never be stored as a call (older versions stored it as a failed one;
+    a re-read of the files' tail may bring its last events back alone), '' if other channels
+    shared it (their call is a call).
+    """
+
+    key: str
+    linkedid: str
+    supervisor: str
+    agent: str
+    mode: str
+    started_at: datetime
+    ended_at: datetime
+    switches: tuple[tuple[datetime, str], ...]
+    origin: str
+    spy_call: str
+    channel: str = ""
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """Every mode the session was in, first mode first, each once."""
+        out = [self.mode]
+        for _, mode in self.switches:
+            if mode not in out:
+                out.append(mode)
+        return tuple(out)
+
+
+@dataclass(slots=True)
 class FinishedCall:
     """Everything one call produced; stored in one transaction, or not at all."""
 
@@ -195,6 +258,7 @@ class Batch:
     calls: list[FinishedCall] = field(default_factory=list)
     agent_events: list[AgentEventRow] = field(default_factory=list)
     spies: list[SpyRow] = field(default_factory=list)
+    supervisions: list[SupervisionRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.agent_events or self.spies)
+        return bool(self.calls or self.agent_events or self.spies or self.supervisions)

@@ -132,7 +132,8 @@ def test_teams(cli: Cli) -> None:
     assert cli("team", "add", "sales", "--description", "Campagne énergie").exit_code == 0
     cli("agent", "add", "1001", "--name", "Ann", "--team", "sales")
     rows = json.loads(cli("team", "list", "--json").stdout)
-    assert rows == [{"name": "sales", "description": "Campagne énergie", "agents": 1}]
+    assert rows == [{"name": "sales", "description": "Campagne énergie", "agents": 1, "outbound": "none",
+                     "premium": False, "caller_id": ""}]
     assert_plain_error(cli("team", "remove", "sales"))  # still has an agent
     cli("agent", "remove", "1001", "--yes")
     assert cli("team", "remove", "sales").exit_code == 0
@@ -201,6 +202,23 @@ def test_import_adds_all_and_writes_private_credentials(cli_any: Cli, tmp_path: 
     for line in lines[1:]:
         ext, _name, user, password, *_ = line.split(",")
         assert digests[ext] == credentials.md5_cred(user, "pbx.example.com", password)
+
+
+@pytest.mark.parametrize("rows, named", [
+    # The bad record itself spans three file lines (it ends on line 4).
+    (['3001,"Ann\nMarie\nCurie; x",,sales,employee,0', "3002,Bob,,sales,employee,0"], "Row 2"),
+    # A good record spanning two lines (its name's trailing newline is trimmed) before the bad one.
+    (['3001,"Ann\n",,sales,employee,0', "3003,Eve; evil,,sales,employee,0"], "Row 3"),
+])
+def test_import_names_the_csv_record_not_the_file_line(cli_any: Cli, tmp_path: Path, rows: list[str],
+                                                       named: str) -> None:
+    """Errors name the record as a spreadsheet numbers it (header = row 1), not the file line (issue 16)."""
+    cli = cli_any
+    cli("team", "add", "sales")
+    src = _write_csv(tmp_path / "agents.csv", rows)
+    res = cli("agent", "import", str(src), "--credentials", str(tmp_path / "creds.csv"))
+    assert_plain_error(res)
+    assert named in res.stderr and "Row 4" not in res.stderr, res.stderr
 
 
 def test_import_with_one_bad_row_changes_nothing_and_names_the_row(cli_any: Cli, tmp_path: Path) -> None:

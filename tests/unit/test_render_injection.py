@@ -122,7 +122,7 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
     sections, directives = parse(files["pjsip.conf"])
     # "!" or "!,parent" marks a template section; anything else is one agent's section.
     per_agent = [(s.name, s.template, s.lines) for s in sections
-                 if s.template is not None and not s.template.startswith("!")]
+                 if s.template is not None and not s.template.startswith("!") and not s.name.startswith("trunk-")]
     assert per_agent == expected_pjsip(site)
     assert directives == ["#tryinclude pjsip_local.conf"]
 
@@ -138,6 +138,8 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
     names_seen = [s.name for s in sections]
     assert len(names_seen) == len(set(names_seen))
     for s in sections[1:]:
+        if s.name.startswith(CARRIER_CONTEXTS):
+            continue  # test_carrier_values_cannot_change_the_structure
         for key, value in s.lines:
             assert key in ("exten", "same", "include"), key
             if key == "include":
@@ -147,7 +149,7 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
                 ext, prio, app = value.split(",", 2)
             else:
                 prio, app = value.split(",", 1)
-            assert prio in ("1", "n") or (s.name == "homepbx-queues" and prio == "n(queue)"), prio
+            assert prio in ("1", "n") or (s.name == "homepbx-queues" and prio in ("n(queue)", "n(done)")), prio
             # Fixed nested options (pre-dial handler, MixMonitor id): compared whole.
             if app.startswith("Dial("):
                 assert app == f"Dial(PJSIP/{ext},30,t)", app
@@ -180,6 +182,11 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
     assert [v for _, v in sup_ctx.lines] == ["homepbx-supervisors"] + [
         f"homepbx-spy-{t}-{m}" for t in sup.teams if t in with_agents for m in modes
     ]
+
+
+# The carrier side's contexts (dialplans/asterisk/carrier.j2), checked on their own below.
+CARRIER_CONTEXTS = ("homepbx-from-trunk-", "homepbx-numbers", "homepbx-hours-", "homepbx-closed-", "homepbx-outbound",
+                    "homepbx-team-cid", "homepbx-agent-team", "homepbx-to-trunk-")
 
 
 def _strip_dialplan_expressions(app: str) -> str:
@@ -216,3 +223,98 @@ def test_a_value_with_a_line_break_never_renders(text: str) -> None:
     except ValueError:
         return
     raise AssertionError(f"rendered a control character: {files['pjsip.conf']!r}")
+
+
+# --- the carrier side (issue 11): trunk names, hosts, usernames, realms, sounds, numbers ------------
+
+from homepbx.site import NumberView, ScheduleView, TrunkView  # noqa: E402
+
+_conf_nasty = st.sampled_from(list(";,|()[]=#$%{}'\"&*:!?@~`^/\\ \t\n\r.-_+<>") + ["\u2028", "${", "$[", "=>"])
+
+
+def _text_for(validator, base: str):  # type: ignore[no-untyped-def]
+    """A valid-looking value with config or dialplan syntax mixed in, kept only where `validator`
+    accepts it (as it returns it): the validator, not the strategy, decides what reaches a file."""
+    return (st.tuples(st.from_regex(base, fullmatch=True), st.lists(_conf_nasty, max_size=3).map("".join),
+                      st.from_regex(base, fullmatch=True), st.booleans())
+            .map(lambda p: p[0] + p[1] + p[2] if p[3] else p[0])
+            .filter(_accepted(validator)).map(validator))
+
+
+trunk_names = _text_for(names.trunk_name, r"[a-z][a-z0-9_-]{0,10}")
+hosts = _text_for(lambda v: names.hostname(v, "host"), r"[a-z0-9][a-z0-9.-]{0,15}[a-z0-9]")
+users = _text_for(names.sip_user, r"[A-Za-z0-9][A-Za-z0-9._~+-]{0,10}")
+sounds = _text_for(names.sound, r"/?[a-z0-9_-]{1,8}(/[a-z0-9_-]{1,8}){0,2}")
+proxies = _text_for(lambda v: names.host_port(v, "outbound proxy"), r"[a-z0-9]{1,10}(:[0-9]{1,5})?")
+e164s = st.from_regex(r"\+331[0-9]{8}", fullmatch=True)
+
+
+@st.composite
+def carrier_sites(draw) -> Site:  # type: ignore[no-untyped-def]
+    base = draw(sites())
+    tnames = draw(st.lists(trunk_names, min_size=1, max_size=3, unique=True))
+    trunks = tuple(sorted((
+        TrunkView(name=n, mode=draw(st.sampled_from(["register", "ip"])), host=draw(hosts), port=5060,
+                  transport="udp", username=draw(users), realm=draw(hosts), md5_cred=md5(n),
+                  match=("192.0.2.1/32",), outbound_proxy=draw(st.one_of(st.just(""), proxies)),
+                  codecs=("alaw",), max_channels=draw(st.integers(0, 5)), caller_id=draw(e164s), outbound=True)
+        for n in tnames), key=lambda t: t.name))
+    sched = ScheduleView("office", "Europe/Paris", (("mon-fri", ((540, 750), (810, 1080))),), ("20261225",))
+    numbers = tuple(sorted({e: NumberView(
+        e164=e, forms=(e, e[1:], "0" + e[3:]), trunk=draw(st.sampled_from(tnames)),
+        route=draw(st.sampled_from(["queue", "closed"])), target=base.queues[0].extension,
+        schedule=draw(st.sampled_from(["", "office"])), closed_sound=draw(sounds), closed_queue="",
+    ) for e in draw(st.lists(e164s, min_size=1, max_size=4, unique=True))}.values(), key=lambda n: n.e164))
+    return Site(agents=base.agents, teams=base.teams, supervisors=base.supervisors, queues=base.queues,
+                trunks=trunks, schedules=(sched,), numbers=numbers)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(carrier_sites())
+def test_carrier_values_cannot_change_the_structure(site: Site) -> None:
+    files = render_files(site, OPTIONS)
+    # The one escaped `;` we write: the loose-routing parameter of an outbound proxy.
+    pjsip = files["pjsip.conf"]
+    proxies_rendered = sum((2 if t.mode == "register" else 1) for t in site.trunks if t.outbound_proxy)
+    assert pjsip.count("\\;") == pjsip.count("\\;lr\n") == proxies_rendered
+    sections, directives = parse(pjsip.replace("\\;lr\n", "\n"))
+    assert directives == ["#tryinclude pjsip_local.conf"]
+    trunk_sections = [s for s in sections if s.name.startswith("trunk-")]
+    expected_names = []
+    for t in site.trunks:
+        expected_names += [f"trunk-{t.name}"] * (5 if t.mode == "register" else 3)
+    assert [s.name for s in trunk_sections] == expected_names
+    by_trunk = {t.name: t for t in site.trunks}
+    for s in trunk_sections:
+        t = by_trunk[s.name.removeprefix("trunk-")]
+        values = dict(s.lines)
+        if s.template == "homepbx-media":  # the endpoint
+            assert values["context"] == f"homepbx-from-trunk-{t.name}"
+            if t.outbound_proxy:
+                assert values["outbound_proxy"] == f"sip:{t.outbound_proxy}"
+        elif values.get("type") == "auth":
+            assert values == {"type": "auth", "auth_type": "md5", "username": t.username, "realm": t.realm,
+                              "md5_cred": t.md5_cred}
+        elif values.get("type") == "registration":
+            assert values["client_uri"] == f"sip:{t.username}@{t.host}:5060"
+            assert values["endpoint"] == f"trunk-{t.name}"
+        elif values.get("type") == "aor":
+            assert values["contact"] == f"sip:{t.host}:5060"
+        else:
+            assert values["type"] == "identify" and values["endpoint"] == f"trunk-{t.name}"
+
+    sections, _ = parse(files["extensions.conf"])
+    names_seen = [s.name for s in sections]
+    assert len(names_seen) == len(set(names_seen))
+    expected_ctx = {f"homepbx-from-trunk-{t.name}" for t in site.trunks} | {f"homepbx-to-trunk-{t.name}" for t in site.trunks}
+    assert expected_ctx <= set(names_seen)
+    assert {n for n in names_seen if n.startswith(("homepbx-from-trunk-", "homepbx-to-trunk-"))} == expected_ctx
+    ctx = {s.name: s for s in sections}
+    for t in site.trunks:
+        lines = ctx[f"homepbx-from-trunk-{t.name}"].lines
+        gotos = [v for k, v in lines if k == "exten" and not v.startswith("i,")]
+        assert gotos == [f"{f},1,Goto(homepbx-numbers,{n.e164},1)" for n in site.numbers if n.trunk == t.name
+                         for f in n.forms]
+    numbers = ctx["homepbx-numbers"].lines
+    plays = [v for k, v in numbers if v.startswith("n(closed),Playback(")]
+    assert plays == [f"n(closed),Playback({n.closed_sound})" for n in site.numbers]

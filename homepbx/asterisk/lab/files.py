@@ -20,7 +20,7 @@ MODULES = (
     "res_pjsip_registrar.so", "res_pjsip_acl.so", "res_pjsip_nat.so", "res_pjsip_sdp_rtp.so",
     "res_pjsip_caller_id.so", "res_pjsip_dtmf_info.so", "res_pjsip_empty_info.so",
     "res_pjsip_rfc3326.so", "res_pjsip_diversion.so", "res_pjsip_refer.so",
-    "res_pjsip_pubsub.so", "res_pjsip_outbound_publish.so", "res_pjsip_exten_state.so", "res_pjsip_dialog_info_body_generator.so",
+    "res_pjsip_pubsub.so", "res_pjsip_outbound_publish.so", "res_pjsip_outbound_registration.so", "res_pjsip_exten_state.so", "res_pjsip_dialog_info_body_generator.so",
     "res_pjsip_pidf_body_generator.so", "res_pjsip_xpidf_body_generator.so",
     "res_pjsip_mwi.so", "res_pjsip_mwi_body_generator.so", "res_pjsip_notify.so",
     "res_pjsip_logger.so", "res_pjsip_path.so", "res_pjsip_header_funcs.so",

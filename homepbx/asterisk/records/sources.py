@@ -16,6 +16,14 @@ channel's exten, a homepbx context (the supervisor's own `homepbx-sup-<ext>`, wh
 `homepbx-spy-<team>-<mode>` contexts) and the `PJSIP/<agent>-` prefix as ChanSpy's argument.
 The CLI's Originate runs ChanSpy on the agent's full channel name with no dialled code. The
 audit entry is written once (homepbx.records.spies.store_spies).
+
+Supervision sessions (both ways in): every supervisor's ChanSpy runs on a channel of its own,
+which Asterisk gives a linkedid of its own, so the engine would make it a call (caller the
+supervisor, called `s` or the code, "failed"). `supervision_from_cel` marks its APP_START with
+a neutral `SpyMark` (supervisor, mode, spied agent and, for the CLI's exact-channel spy, that
+channel's name) and each DTMF mode switch (ChanSpy's `d` option: the digits of
+homepbx.features.CODES.mode_switch, which Asterisk 22 reports in CEL as a `DTMF` event of the
+ChanSpy channel): the engine attaches the session to the spied call instead.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from ...features import CODES
-from ...records.types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, SpyRow, utc
+from ...records.types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, SpyMark, SpyRow, utc
 from ..spy import MODE_SWITCH_OPTION
 
 # queue_log events that describe a caller's passage through a queue (kept per call).
@@ -129,14 +137,54 @@ def spy_from_cel(ev: CelEvent) -> SpyRow | None:
                   MODE_SWITCH_OPTION in options, ev.uniqueid)
 
 
+# ChanSpy's option letters of a mode (asterisk/spy.py), read back: barge wins over whisper.
+_SWITCH_DIGITS = {digit: mode for mode, digit in CODES.mode_switch.items()}
+
+
+def _options_mode(options: str) -> str:
+    return "barge" if "B" in options else "whisper" if "w" in options else "listen"
+
+
+def supervision_from_cel(ev: CelEvent) -> SpyMark | None:
+    """The supervision session this CEL event of a ChanSpy channel starts or switches, or None.
+
+    Only homepbx's own ChanSpy (a supervisor's PJSIP channel in a homepbx context; the CLI's
+    Originate and the feature codes alike) is marked. A DTMF digit counts as a mode switch only
+    when ChanSpy was given the mode-switch option.
+    """
+    if ev.appname.lower() != "chanspy" or not ev.channel.startswith("PJSIP/"):
+        return None
+    if ev.context and not ev.context.startswith("homepbx-"):
+        return None
+    supervisor = endpoint_of(ev.channel)
+    target, _, options = ev.appdata.strip().partition(",")
+    agent = endpoint_of(target) if target.startswith("PJSIP/") else ""
+    if not supervisor or not agent:
+        return None
+    # The feature code's prefix form ("PJSIP/<agent>-") names no channel: the agent's call then.
+    channel = "" if target.endswith("-") else target
+    origin = "feature code" if _SPY_CODE.match(ev.exten) else "command"
+    if ev.event == "APP_START":
+        return SpyMark(supervisor, _options_mode(options), agent, True, "", channel, origin)
+    if ev.event == "DTMF" and MODE_SWITCH_OPTION in options:
+        mode = _SWITCH_DIGITS.get(str(ev.extra.get("digit", "")))
+        if mode is not None:
+            return SpyMark(supervisor, mode, agent, False, "", channel, origin)
+    return None
+
+
 def _channel_event(ev: CelEvent) -> CelEvent:
     # What the engine must not parse itself: whose phone the channel is, and whether this
-    # event starts a feature-code spy (an APP_START of ChanSpy: rare, one comparison decides).
+    # event starts a feature-code spy or a supervision session, or switches its mode (an event
+    # of ChanSpy: rare, one comparison decides).
     channel = ev.channel
     if channel:
         ev.agent = agent_of(channel)
-    if ev.event == "APP_START" and ev.appname.lower() == "chanspy":
-        ev.spy = spy_from_cel(ev)
+    name = ev.event
+    if (name == "APP_START" or name == "DTMF") and ev.appname.lower() == "chanspy":
+        if name == "APP_START":
+            ev.spy = spy_from_cel(ev)
+        ev.supervision = supervision_from_cel(ev)
     return ev
 
 
@@ -221,8 +269,10 @@ def cel_from_index(index: dict[str, str], asterisk_tz: tzinfo | None, fallback: 
     ev = CelEvent(_cel_time(text, stamp, asterisk_tz, fallback), name, linkedid, uniqueid, channel, exten, app,
                   appdata, peer, _extra(extra) if extra else {}, cid_num, cid_name, dnid, index.get("context") or "",
                   agent)
-    if name == "APP_START" and app.lower() == "chanspy":
-        ev.spy = spy_from_cel(ev)
+    if (name == "APP_START" or name == "DTMF") and app.lower() == "chanspy":
+        if name == "APP_START":
+            ev.spy = spy_from_cel(ev)
+        ev.supervision = supervision_from_cel(ev)
     return ev
 
 

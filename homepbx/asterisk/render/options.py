@@ -37,6 +37,9 @@ class Options:
     ami_port: int
     ami_username: str
     ami_secret: str
+    # The carrier side: the numbering plan agents dial in, the site-wide outbound cap.
+    region: str = "FR"
+    max_outbound: int = 30
 
 
 def _bind(address: str, port: int) -> str:
@@ -74,4 +77,19 @@ def options_from(settings: Settings) -> Options:
         ami_port=check.port(ami.port, "ami.port"),
         ami_username=ami.username,
         ami_secret=ami.secret,
+        region=_region(settings.carrier.region),
+        max_outbound=_cap(settings.carrier.max_outbound),
     )
+
+
+def _region(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise check.fail("carrier.region", value, "a two-letter country code such as FR")
+    return value.upper()
+
+
+def _cap(value: int) -> int:
+    if not 1 <= value <= 100000:
+        raise InvalidInput(f"The setting carrier.max_outbound must be between 1 and 100000, got {value}.",
+                           field="carrier.max_outbound")
+    return value

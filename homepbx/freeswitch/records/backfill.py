@@ -28,7 +28,7 @@ from sqlalchemy import select
 from ...models import RecordSource, utcnow
 from ...records.events import Engine
 from .feed import OpenLegs
-from .legs import CallIds, Leg, agent_action_row, end_event, leg_events, leg_from_cdr
+from .legs import CallIds, Leg, agent_action_row, end_event, leg_events, leg_from_cdr, spy_mark
 
 SOURCE = "freeswitch_json_cdr"
 # Files this much older than the cursor are read again: mtimes of files written around the same
@@ -110,7 +110,7 @@ class Backfill:
         feed = self.engine.feed
         for mtime, _name, leg in found:
             call = self.calls.assign(leg.uuid, leg.member_of, leg.originator)
-            for item in leg_events(leg, call):
+            for item in leg_events(leg, call, spy_mark(leg, self.calls) if leg.spy else None):
                 feed(item)
             row = agent_action_row(leg)
             if row is not None:

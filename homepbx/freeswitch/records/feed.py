@@ -18,7 +18,7 @@ from typing import Any
 
 from ...records.events import Engine
 from ...records.types import AgentEventRow, CelEvent, utc
-from .legs import CallIds, _user, end_event, leg_events, leg_from_event
+from .legs import CallIds, _user, end_event, leg_events, leg_from_event, spy_mark
 
 # How long a pause waits for its reason (the dialplan sends it right after the status change).
 PAUSE_REASON_WAIT = 2.0
@@ -155,7 +155,7 @@ class EslFeed:
             return
         call = self.calls.assign(leg.uuid, leg.member_of, leg.originator)
         feed = self.engine.feed
-        for item in leg_events(leg, call):
+        for item in leg_events(leg, call, spy_mark(leg, self.calls) if leg.spy else None):
             feed(item)
         if self.open_legs.close(leg.uuid, call):
             self.engine.feed_cel(end_event(call, leg.hangup))

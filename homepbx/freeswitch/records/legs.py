@@ -17,20 +17,30 @@ Bridges: an agent's (or any non-first) leg reports its bridge with its partner (
 from its own bridge time, for itself and the partner, under one bridge id (the pair); the
 engine closes each side at that side's hangup, so talk is where both overlap. The first leg
 reports none itself: a caller transferred from agent to agent has one bridge per agent leg.
+
+Supervision: a supervisor's leg that ran `eavesdrop` in a `homepbx-sup-<ext>` context (the CLI's
+originate `&eavesdrop(<agent leg uuid>)`, or a spy code's `eavesdrop all` limited by
+`eavesdrop_require_group=homepbx-agent-<ext>`) carries a `SpyMark` on an APP_START at its
+answer: supervisor, mode (the eavesdrop_whisper_aleg/bleg flags), spied agent, and the spied
+leg's uuid with its call when `CallIds` knows it. FreeSWITCH reports no in-call mode switch.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ...records.types import AgentEventRow, CelEvent, HoldEvent, utc
+from ...features import CODES
+from ...records.types import AgentEventRow, CelEvent, HoldEvent, SpyMark, utc
 
 _FEATURE_EXTENSION = re.compile(r"^agent-(login|logout|pause|unpause)(?:-[0-9A-Za-z]+)?$")
 _REASON = re.compile(r"(?:^|,)Homepbx-Reason=([^,]*)")
 _TRANSFER_KINDS = {"bl_xfer": "BLINDTRANSFER", "att_xfer": "ATTENDEDTRANSFER"}
+_SPY_CODE = re.compile("^(?:" + "|".join(re.escape(c) for c in CODES.spy.values()) + r")[0-9A-Za-z_.]+$")
+_SUPERVISOR_CONTEXT = "homepbx-sup-"
+_AGENT_GROUP = "homepbx-agent-"
 
 
 def _us(value: Any) -> float | None:
@@ -78,6 +88,8 @@ class Leg:
     transfers: list[tuple[float, str]] = field(default_factory=list)
     # A feature-code call that changed the agent's state: (action, reason), CDR only.
     agent_action: tuple[str, str] | None = None
+    # A supervisor's eavesdrop (its spied call still to be named: `spy_mark`).
+    spy: SpyMark | None = None
 
 
 def leg_from_variables(v: Mapping[str, Any], profile: Mapping[str, Any] | None = None,
@@ -144,6 +156,7 @@ def leg_from_variables(v: Mapping[str, Any], profile: Mapping[str, Any] | None =
         # Only what moved a call already talking: routing through the dialplan is no transfer.
         if kind and parts[0].isdigit() and first_bridge is not None and int(parts[0]) >= int(first_bridge):
             leg.transfers.append((float(parts[0]), kind))
+    leg.spy = _eavesdrop(v, app_log, leg)
     match = _FEATURE_EXTENSION.match(extension)
     if match and str(v.get("homepbx_cc_result") or "").startswith("+OK"):
         reason = ""
@@ -154,6 +167,46 @@ def leg_from_variables(v: Mapping[str, Any], profile: Mapping[str, Any] | None =
                     reason = found.group(1)
         leg.agent_action = (match.group(1), reason)
     return leg
+
+
+def _flag(value: Any) -> bool:
+    return str(value or "").lower() == "true"
+
+
+def _eavesdrop(v: Mapping[str, Any], app_log: Iterable[Mapping[str, Any]], leg: Leg) -> SpyMark | None:
+    """The supervision this leg is (a supervisor's eavesdrop), or None."""
+    context = str(v.get("user_context") or "")
+    if not context.startswith(_SUPERVISOR_CONTEXT):
+        return None
+    target = ""
+    for app in app_log:
+        if app.get("app_name") == "eavesdrop":
+            target = str(app.get("app_data") or "")
+            break
+    else:
+        if (v.get("last_app") or v.get("current_application")) != "eavesdrop":
+            return None
+        target = str(v.get("last_arg") or v.get("current_application_data") or "")
+    supervisor = str(v.get("homepbx_account") or "") or context[len(_SUPERVISOR_CONTEXT):]
+    group = str(v.get("eavesdrop_require_group") or "")
+    # The spy code names the agent by its group; the CLI's originate shows the agent as caller id.
+    agent = group[len(_AGENT_GROUP):] if group.startswith(_AGENT_GROUP) else \
+        str(v.get("origination_caller_id_number") or "")
+    aleg, bleg = _flag(v.get("eavesdrop_whisper_aleg")), _flag(v.get("eavesdrop_whisper_bleg"))
+    mode = "barge" if aleg else "whisper" if bleg else "listen"
+    if not supervisor or not agent:
+        return None
+    return SpyMark(supervisor, mode, agent, True, "", "" if target == "all" else target,
+                   "feature code" if _SPY_CODE.match(leg.exten) else "command")
+
+
+def spy_mark(leg: Leg, calls: CallIds) -> SpyMark | None:
+    """The leg's spy mark with the spied call named, when that leg's call is known here."""
+    mark = leg.spy
+    if mark is None or not mark.channel:
+        return mark
+    call = calls.known(mark.channel)
+    return replace(mark, call=call) if call else mark
 
 
 def _array(value: Any) -> list[str]:
@@ -219,13 +272,19 @@ class CallIds:
         self._of[uuid] = call
         return call
 
+    def known(self, uuid: str) -> str:
+        """The call id of a leg seen before, '' if none was."""
+        return self._of.get(uuid, "")
+
     def forget(self, uuids: Iterable[str]) -> None:
         for uuid in uuids:
             self._of.pop(uuid, None)
 
 
-def leg_events(leg: Leg, call: str) -> list[CelEvent | HoldEvent]:
-    """The neutral events one finished leg stands for, in time order (LINKEDID_END aside)."""
+def leg_events(leg: Leg, call: str, spy: SpyMark | None = None) -> list[CelEvent | HoldEvent]:
+    """The neutral events one finished leg stands for, in time order (LINKEDID_END aside).
+
+    `spy`: the leg's spy mark with its spied call (`spy_mark`), for a supervisor's eavesdrop."""
     uid, chan = leg.uuid, leg.channel
     out: list[CelEvent | HoldEvent] = [
         CelEvent(leg.start, "CHAN_START", call, uid, chan, leg.exten, cid_num=leg.cid_num, cid_name=leg.cid_name,
@@ -246,6 +305,10 @@ def leg_events(leg: Leg, call: str) -> list[CelEvent | HoldEvent]:
         at = leg.bridge if leg.bridge is not None else (leg.answer or leg.start)
         out.append(CelEvent(at, "APP_START", call, uid, chan, appname="mixmonitor", appdata=leg.recording,
                             agent=leg.agent))
+    if spy is not None:
+        at = leg.answer if leg.answer is not None else leg.start
+        out.append(CelEvent(at, "APP_START", call, uid, chan, appname="eavesdrop", appdata=spy.channel,
+                            agent=leg.agent, supervision=spy))
     for at, kind in leg.transfers:
         out.append(CelEvent(at, kind, call, uid, chan, agent=leg.agent))
     out.append(CelEvent(leg.hangup, "HANGUP", call, uid, chan, extra={
