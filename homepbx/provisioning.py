@@ -117,7 +117,9 @@ def softphone_settings(settings: Settings, agent: Agent, password: str) -> Softp
         server=server,
         port=a.udp_port,
         transport="udp",
-        tls_port=a.tls_port,
+        # Only a transport the PBX really listens on: TLS needs the certificate settings, and
+        # FreeSWITCH's TLS profile is not rendered yet. 0: no TLS.
+        tls_port=a.tls_port if a.tls_cert_file and settings.backend == "asterisk" else 0,
         realm=a.domain,
     )
 

@@ -37,7 +37,7 @@ def show_credentials(creds: SoftphoneSettings, as_json: bool) -> None:
         "display_name": creds.display_name,
         "server": creds.server,
         "port": creds.port,
-        "transport": f"{creds.transport} (or tls on port {creds.tls_port})",
+        "transport": f"{creds.transport} (or tls on port {creds.tls_port})" if creds.tls_port else creds.transport,
         "username": creds.username,
         "password": creds.password,
         "realm": creds.realm,

@@ -236,3 +236,18 @@ def test_import_with_one_bad_row_changes_nothing_and_names_the_row(cli_any: Cli,
     assert "Row 4" in res.stderr and "display name" in res.stderr
     assert not out.exists() and not list(tmp_path.glob(".creds.csv*"))
     assert db_fingerprint(url_of(cli)) == before
+
+
+@pytest.mark.parametrize("backend,cert,offered", [
+    ("asterisk", "/etc/asterisk/keys/pbx.crt", 5061),
+    ("asterisk", "", 0),  # no certificate: no TLS transport is rendered
+    ("freeswitch", "/etc/freeswitch/tls/pbx.crt", 0),  # FreeSWITCH's TLS profile is not rendered yet
+])
+def test_credentials_offer_tls_only_where_the_pbx_listens_for_it(backend: str, cert: str, offered: int) -> None:
+    from homepbx.config import Settings, SipSettings
+    from homepbx.models import Agent
+    from homepbx.provisioning import softphone_settings
+
+    sip = SipSettings(domain="pbx.example.com", tls_cert_file=cert, tls_key_file=cert.replace(".crt", ".key"))
+    creds = softphone_settings(Settings(backend=backend, sip=sip), Agent(extension="1001", display_name="Ann"), "pw")
+    assert creds.tls_port == offered
