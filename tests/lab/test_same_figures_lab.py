@@ -23,9 +23,13 @@ the `time.sleep` between the agent's CALL_ESTABLISHED and the caller's hangup), 
 difference left is SIP signalling latency at answer and at BYE (tens of milliseconds on
 loopback) and how each backend stamps the answer (CEL microseconds on Asterisk, JSON CDR
 microseconds on FreeSWITCH); `report` rounds to 0.1 s. The records tests hold each backend to
-the wall clock within 1 s per call (test_records_lab.TOLERANCE); this module does the same, so
-the two backends are within 1 s of each other only if neither adapter miscounts a whole second
-or more (ringing counted as talk, wait counted as talk, a hold tone counted as talk...).
+the wall clock within 1 s per call (test_records_lab.TOLERANCE); this module does the same, and
+holds the two backends within 1 s of each other: only an adapter miscounting a whole second or
+more (ringing counted as talk, wait counted as talk, a hold tone counted as talk...) fails it.
+The average waits (a few hundred ms of auto-answer; the scripted ABANDON_AFTER) get the same 1 s.
+
+Login and pause spans (logged_in_s, pause_s) are held to each backend's own wall clock within
+STATE_TOLERANCE per span, not to each other: see test_same_agent_figures.
 
 Extensions 5720-5723, queue `same-figures` and team `same-team` belong to this module.
 """
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,8 +64,10 @@ TALK_A, TALK_B = 4.0, 3.0
 ABANDON_AFTER = 3.0
 # Per answered call; see the module docstring.
 TALK_TOLERANCE = 1.0
-# Per agent state duration (logged in, paused); see test_same_agent_figures.
-STATE_TOLERANCE = 2.0
+# Per login or pause span, reported vs the wall clock: agent events are stored to the whole
+# second on both backends (homepbx.records.store), so a span is off by less than 1 s, and the
+# state changes somewhere inside the feature call the test times from its dialling (< 0.5 s).
+STATE_TOLERANCE = 1.5
 
 
 @dataclass
@@ -71,6 +78,8 @@ class Run:
     since: float = 0.0
     until: float = 0.0
     talk: dict[str, float] = field(default_factory=dict)  # agent -> wall-clock talk seconds
+    logged_in: dict[str, float] = field(default_factory=dict)  # agent -> *41 to *42, wall clock
+    paused: dict[str, list[float]] = field(default_factory=dict)  # agent -> each *431 to *44
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: list[tuple[Any, ...]] = field(default_factory=list)
@@ -95,13 +104,14 @@ def _provision(site: LabSite) -> None:
         site.cli("agent", "logout", ext)  # not logged in is fine too
 
 
-def _feature(phone: Softphone, code: str) -> None:
-    """Dial a feature code and wait for the dialplan's confirmation tone and hang-up."""
-    t0 = time.time()
+def _feature(phone: Softphone, code: str) -> float:
+    """Dial a feature code and wait for the dialplan's confirmation tone and hang-up; returns
+    when it was dialled (the state changes inside the feature call, which lasts under 0.5 s)."""
+    dialled = time.time()
     phone.dial(code)
     phone.wait_event("CALL_ESTABLISHED", 10)
     phone.wait_event("CALL_CLOSED", 10)
-    print(f"DBG {phone.config.name} {code} {t0:.3f} {time.time():.3f}")
+    return dialled
 
 
 def _answered_call(caller: Softphone, agent: Softphone, talk: float) -> float:
@@ -131,7 +141,7 @@ def _records(site: LabSite, since: float) -> list[tuple[Any, ...]]:
 def _report(site: LabSite, name: str, since: float, until: float) -> list[dict[str, Any]]:
     """`homepbx report NAME --json` over [since, until] (UTC, whole seconds)."""
     def iso(moment: float) -> str:
-        return dt.datetime.fromtimestamp(moment, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
     return json.loads(site.run("report", name, "--from", iso(int(since)), "--to", iso(int(until) + 1), "--json").stdout)
 
@@ -153,14 +163,13 @@ def _play(site: LabSite, backend: str, logs: Path) -> Run:
         run.since = time.time() - 1
         collector.start()
         caller, a, b = start(CALLER, CALLER_HZ), start(AGENT_A, AGENT_HZ), start(AGENT_B, AGENT_HZ)
-        _feature(a, "*41")
-        _feature(b, "*41")
-        _feature(b, "*431")
+        login = {AGENT_A: _feature(a, "*41"), AGENT_B: _feature(b, "*41")}
+        pause_b = _feature(b, "*431")
         run.talk[AGENT_A] = _answered_call(caller, a, TALK_A)
-        _feature(a, "*431")
-        _feature(b, "*44")
+        pause_a = _feature(a, "*431")
+        run.paused[AGENT_B] = [_feature(b, "*44") - pause_b]
         run.talk[AGENT_B] = _answered_call(caller, b, TALK_B)
-        _feature(b, "*431")
+        pause_b = _feature(b, "*431")
         seen = {p.config.name: len(p.events) for p in (a, b)}
         caller.dial(QUEUE_EXT)
         caller.wait_event("CALL_ESTABLISHED", 15)
@@ -170,9 +179,10 @@ def _play(site: LabSite, backend: str, logs: Path) -> Run:
         rung = [p.config.name for p in (a, b)
                 if any(e.get("type") == "CALL_INCOMING" for e in p.events[seen[p.config.name]:])]
         assert not rung, f"{backend}: a paused agent was rung: {rung}"
-        for phone in (a, b):
-            _feature(phone, "*44")
-            _feature(phone, "*42")
+        run.paused[AGENT_A] = [_feature(a, "*44") - pause_a]
+        run.logged_in[AGENT_A] = _feature(a, "*42") - login[AGENT_A]
+        run.paused[AGENT_B].append(_feature(b, "*44") - pause_b)
+        run.logged_in[AGENT_B] = _feature(b, "*42") - login[AGENT_B]
         deadline = time.monotonic() + 30
         while len(_records(site, run.since)) < 3 and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -184,8 +194,8 @@ def _play(site: LabSite, backend: str, logs: Path) -> Run:
         for phone in phones:
             try:
                 phone.stop()
-            except Exception:  # noqa: BLE001 - teardown must reach every phone
-                pass
+            except Exception as exc:  # noqa: BLE001 - teardown must reach every phone
+                print(f"could not stop softphone {phone.config.name}: {exc}", file=sys.stderr)
         collector.reap()
     run.records = _records(site, run.since)
     run.queues = {r["queue"]: r for r in _report(site, "queues", run.since, run.until)}
@@ -230,6 +240,11 @@ def test_each_backend_reports_the_scenario(backend: str, request: pytest.Fixture
         assert row["answered"] == 1, row
         assert abs(row["talk_s"] - run.talk[agent]) <= TALK_TOLERANCE, (
             f"{backend} {agent}: reported {row['talk_s']} s, measured {run.talk[agent]:.2f} s")
+        assert row["pause_by_reason"].keys() == {"break"}, row
+        spans = {"logged_in_s": [run.logged_in[agent]], "pause_s": run.paused[agent]}
+        for key, measured in spans.items():
+            assert abs(row[key] - sum(measured)) <= STATE_TOLERANCE * len(measured), (
+                f"{backend} {agent} {key}: reported {row[key]} s, measured {sum(measured):.2f} s")
 
 
 # -- the two backends against each other -----------------------------------------------------------
@@ -257,8 +272,8 @@ def test_same_agent_figures(runs: tuple[Run, Run]) -> None:
         assert abs(a["talk_s"] - f["talk_s"]) <= TALK_TOLERANCE * a["answered"], (
             f"{agent} talk: asterisk {a['talk_s']} s, freeswitch {f['talk_s']} s")
         assert set(a["pause_by_reason"]) == set(f["pause_by_reason"]) == {"break"}, (a, f)
-        # Agent events are stored to the whole second on both backends (homepbx.records.store),
-        # so each login or pause duration is off by less than 1 s either way: two runs of the
-        # same script (whose own durations differ by well under a second) may differ by 2 s.
-        for key in ("logged_in_s", "pause_s"):
-            assert abs(a[key] - f[key]) <= STATE_TOLERANCE, f"{agent} {key}: asterisk {a[key]} s, freeswitch {f[key]} s"
+        # logged_in_s and pause_s are held to each backend's own wall clock in
+        # test_each_backend_reports_the_scenario, not to each other: the script's own spans differ
+        # between the PBXs (a feature call takes ~0.42 s on Asterisk, ~0.30 s on FreeSWITCH, so
+        # agent A's login lasts ~0.7 s longer on Asterisk), and both store agent events to the
+        # whole second, so equal figures are not to be expected from two real runs.
