@@ -25,17 +25,18 @@ from . import calls, queues, recording, spy
 from .esl import EslClient
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from ..config import Settings
-    from ..pbx import ConfigTarget
+    from ..pbx import ConfigTarget, LiveEvent
     from .lab import FreeswitchLab
 
 T = TypeVar("T")
 
 
 def _not_yet(what: str) -> NoReturn:
-    # Live control on FreeSWITCH is issue 15's work: say so plainly rather than half-do it.
-    raise OperationalError(f"{what} is not available on FreeSWITCH sites yet: homepbx drives "
-                           "FreeSWITCH's configuration and reloads only.")
+    # Said plainly rather than half-done.
+    raise OperationalError(f"{what} is not available on FreeSWITCH sites yet.")
 
 
 # What a Control opened with `events=True` listens to: the spy's start.
@@ -130,6 +131,10 @@ class FreeswitchBackend:
 
         totals = run_forever(settings)
         return CollectTotals(calls=totals.calls, agent_events=totals.agent_events)
+
+    def watch(self, settings: Settings, wrapup: Mapping[str, int] | None = None
+              ) -> AbstractAsyncContextManager[AsyncIterator[LiveEvent]]:
+        _not_yet("The live wallboard")
 
     @asynccontextmanager
     async def control(self, settings: Settings, *, events: bool = False) -> AsyncIterator[FreeswitchControl]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,14 +21,20 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import audit, backends, supervision
-from ..errors import HomepbxError, InvalidInput, NotFound, OperationalError
+from ..errors import HomepbxError, InvalidInput, NotFound
 from . import scope
 from .accounts import RateLimit, SessionStore, WebSession, check_sign_in, csrf_ok
 from .hub import Feed, Hub
@@ -106,17 +112,11 @@ def create_app(config: WebConfig) -> Starlette:
     else:
         from .. import db
 
-        @contextmanager
-        def sessions() -> Iterator[Session]:
-            with db.session_scope(settings.database.url) as s:
-                yield s
+        def sessions() -> AbstractContextManager[Session]:
+            return db.transaction(settings.database.url)
 
     def feed() -> Any:
-        backend = backends.backend(settings)
-        watch = getattr(backend, "watch", None)
-        if watch is None:
-            raise OperationalError(f"The live wallboard is not available yet on {backend.title}.")
-        return watch(settings, scope.wrapup_times(sessions))
+        return backends.backend(settings).watch(settings, scope.wrapup_times(sessions))
 
     async def refresh_figures() -> None:
         while True:
