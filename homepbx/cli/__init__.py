@@ -23,10 +23,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "team": ("homepbx.cli.teams", "team", "Teams of agents."),
     "queue": ("homepbx.cli.queues", "queue", "Call queues and their members."),
     "supervisor": ("homepbx.cli.supervisors", "supervisor", "Supervisors' scopes (which teams they may listen to) and web passwords."),
-    "render": ("homepbx.cli.site", "render", "Render the Asterisk configuration into a folder."),
-    "apply": ("homepbx.cli.site", "apply", "Write the Asterisk configuration and reload Asterisk."),
-    "lab": ("homepbx.cli.lab", "lab", "A local Asterisk 22 lab PBX with softphones (needs root)."),
-    "collect": ("homepbx.cli.records", "collect", "Collect call records and agent events from Asterisk (a daemon)."),
+    "render": ("homepbx.cli.site", "render", "Render the PBX configuration into a folder."),
+    "apply": ("homepbx.cli.site", "apply", "Write the PBX configuration and reload the PBX."),
+    "lab": ("homepbx.cli.lab", "lab", "A local lab PBX (Asterisk 22 or FreeSWITCH 1.10) with softphones (needs root)."),
+    "collect": ("homepbx.cli.records", "collect", "Collect call records and agent events from the PBX (a daemon)."),
     "report": ("homepbx.cli.records", "report", "Reports: agents, queues, calls, billing, supervisors (--csv, --json)."),
     "purge": ("homepbx.cli.records", "purge", "Delete call records and recordings older than a cutoff (GDPR)."),
     "spy": ("homepbx.cli.spy", "spy", "Supervise a live call: listen, whisper to the agent, barge in."),
@@ -65,7 +65,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="homepbx")
 @click.pass_context
 def homepbx(ctx: click.Context, config_path: str | None) -> None:
-    """homepbx: provision and run a call centre of home agents on Asterisk 22."""
+    """homepbx: provision and run a call centre of home agents on Asterisk 22 or FreeSWITCH 1.10."""
     from .common import AppContext
 
     ctx.obj = AppContext(config_path)

@@ -71,7 +71,7 @@ def bring_up(app: AppContext, rebuild: bool, backend: str = "asterisk") -> tuple
 
 @click.group()
 def lab() -> None:
-    """A local Asterisk 22 lab PBX in a Debian sid chroot, on 127.0.0.1 (needs root)."""
+    """A local lab PBX in a Debian sid chroot on 127.0.0.1: Asterisk 22, or FreeSWITCH 1.10 with --backend freeswitch (needs root)."""
 
 
 @lab.command("up")
