@@ -97,6 +97,16 @@ class CarrierSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """When `homepbx report quality` flags an agent's line (homepbx.records.reports.quality)."""
+
+    # Flagged above this mean packet loss (percent, either direction)...
+    max_loss_pct: float = 3.0
+    # ...or below this mean estimated MOS (1 to 4.5).
+    min_mos: float = 3.6
+
+
+@dataclass(frozen=True)
 class LabSettings:
     # The cached Debian sid chroot holding asterisk, baresip and sipp.
     root: str = "/var/lib/homepbx/lab"
@@ -118,6 +128,7 @@ class Settings:
     esl: EslSettings = field(default_factory=EslSettings)
     lab: LabSettings = field(default_factory=LabSettings)
     carrier: CarrierSettings = field(default_factory=CarrierSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     # The file these settings came from (None: defaults only).
     source: Path | None = None
 
@@ -135,6 +146,7 @@ BACKENDS = ("asterisk", "freeswitch")
 SECTIONS: dict[str, type] = {
     "database": DatabaseSettings, "sip": SipSettings, "asterisk": AsteriskSettings, "ami": AmiSettings,
     "freeswitch": FreeswitchSettings, "esl": EslSettings, "lab": LabSettings, "carrier": CarrierSettings,
+    "quality": QualitySettings,
 }
 # Settings files written before the [sip] section existed kept these under [asterisk].
 _MOVED_TO_SIP = {f.name: f.name for f in fields(SipSettings)} | {"sip_domain": "domain"}

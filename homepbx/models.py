@@ -331,6 +331,32 @@ class CallLeg(Base):
     first_talk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class CallLegQuality(Base):
+    """The line quality of one agent leg (migration 0011): RTCP figures the PBX reported at its
+    hang-up and the estimated MOS (homepbx.records.quality). A table of its own, not columns of
+    call_legs: only legs that reported it have a row, so calls without it cost nothing more."""
+
+    __tablename__ = "call_leg_quality"
+    __table_args__ = (
+        UniqueConstraint("linkedid", "uniqueid", name="uq_call_leg_quality_linkedid_uniqueid"),
+        Index("ix_call_leg_quality_at", "at", "agent"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(ForeignKey("call_records.linkedid", ondelete="CASCADE"))
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(10))
+    # When the leg ended (the figures are the whole leg's).
+    at: Mapped[datetime] = mapped_column(DateTime)
+    # Percent of the phone's packets lost on the way in, of the PBX's on the way out (None: the
+    # phone sent no receiver report); the worse jitter of the two ways; the round trip.
+    loss_from_pct: Mapped[float] = mapped_column(Float)
+    loss_to_pct: Mapped[float | None] = mapped_column(Float)
+    jitter_ms: Mapped[float] = mapped_column(Float)
+    rtt_ms: Mapped[float | None] = mapped_column(Float)
+    mos: Mapped[float] = mapped_column(Float)
+
+
 class QueueEvent(Base):
     """A caller's passage through a queue (queue_log's ENTERQUEUE, CONNECT, ABANDON, ...)."""
 

@@ -23,6 +23,8 @@ _COLUMNS = {
     "billing": ["month", "agent", "name", "employment", "calls", "minutes", "unit", "rate", "total"],
     "numbers": ["number", "offered", "answered", "abandoned", "closed"],
     "supervisors": ["supervisor", "name", "sessions", "calls", "minutes", "listen", "whisper", "barge"],
+    "quality": ["agent", "name", "calls", "loss_from_pct", "worst_loss_from_pct", "loss_to_pct", "worst_loss_to_pct",
+                "jitter_ms", "worst_jitter_ms", "rtt_ms", "worst_rtt_ms", "mos", "worst_mos", "flagged", "reason"],
 }
 
 # A terminal shows fewer columns; --csv and --json carry them all.
@@ -34,6 +36,8 @@ _TABLE_COLUMNS = {
     "billing": ["month", "agent", "name", "calls", "minutes", "rate", "total"],
     "numbers": ["number", "offered", "answered", "abandoned", "closed"],
     "supervisors": ["supervisor", "name", "sessions", "calls", "minutes", "listen", "whisper", "barge"],
+    "quality": ["agent", "calls", "loss_from_pct", "loss_to_pct", "jitter_ms", "rtt_ms", "mos", "worst_mos",
+                "reason"],
 }
 
 
@@ -114,6 +118,10 @@ def report() -> None:
     coached          calls on which a supervisor whispered or barged in (at any moment)
     listened         calls a supervisor listened to (at any moment); a call may be both
     supervised       (calls) each supervision session: its modes in order, its supervisor
+    quality          (per agent leg, RTCP at hang-up) loss_from: the agent's packets lost on
+                     the way in; loss_to: ours the agent's phone reported lost; jitter, round
+                     trip; MOS estimated by the E-model (G.711 with PLC); flagged when mean
+                     loss or MOS fails the site's [quality] max_loss_pct / min_mos
     """
 
 
@@ -224,3 +232,18 @@ def purge(app: AppContext, older_than: str, yes: bool) -> None:
         click.echo(f"Could not delete {failure}.", err=True)
     if failed:
         sys.exit(1)
+
+
+@report.command("quality")
+@_period_options
+@click.option("--agent", default=None, help="Only this agent (extension).")
+@pass_app
+def report_quality(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool,
+                   agent: str | None) -> None:
+    """Per agent: line quality of their calls (loss both ways, jitter, round trip, estimated MOS), mean and
+    worst, flagging the lines that fail the site's [quality] thresholds (default loss > 3 % or MOS < 3.6)."""
+    from ..records import reports
+
+    limits = app.settings.quality
+    _run(app, "quality", start, end, tz, as_json, as_csv, reports.quality, agent=agent,
+         max_loss_pct=limits.max_loss_pct, min_mos=limits.min_mos)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .direction import Direction
+from .quality import mos
 from .types import (
     AgentEventRow,
     Batch,
@@ -38,6 +39,8 @@ from .types import (
     FinishedCall,
     HoldEvent,
     LegRow,
+    LineQuality,
+    QualityRow,
     QueueEntry,
     QueueEventRow,
     RecordingRow,
@@ -319,6 +322,8 @@ class Engine:
         queue, queue_in, queue_out, recording_path, recording_at = "", None, None, "", None
         transfers, end = 0, 0.0
         direction = Direction()
+        # Line quality by channel id, for the few calls whose legs reported it.
+        qualities: dict[str, LineQuality] | None = None
         for order, ev in events:
             ch = chans.get(ev.uniqueid)
             if ch is None:
@@ -358,6 +363,10 @@ class Engine:
                 queue_out = t
             elif kind in ("BLINDTRANSFER", "ATTENDEDTRANSFER"):
                 transfers += 1
+            elif ev.quality is not None:
+                if qualities is None:
+                    qualities = {}
+                qualities[ev.uniqueid] = ev.quality
         for ch in chans.values():
             stop = ch.hangup or ch.end or end
             for bridge, since in ch.open.items():
@@ -382,6 +391,7 @@ class Engine:
         # is its first ring, the first with talk its first talk (see LegRow).
         rang: set[str] = set()
         talked: set[str] = set()
+        quality_rows: list[QualityRow] = []
         linkedid = call.linkedid
         for ch in sorted(chans.values(), key=_start_then_order) if len(chans) > 1 else chans.values():
             agent = ch.agent
@@ -409,6 +419,11 @@ class Engine:
                     if talk_s > 0 and agent not in talked:
                         talked.add(agent)
                         first_talk = True
+                    if qualities is not None and ch.uniqueid in qualities:
+                        q = qualities[ch.uniqueid]
+                        quality_rows.append(QualityRow(
+                            linkedid, ch.uniqueid, agent, utc(stop if stop is not None else end), q.loss_from_pct,
+                            q.loss_to_pct, q.jitter_ms, q.rtt_ms, mos(q)))
             answer = ch.answer
             legs.append(LegRow(
                 linkedid, ch.uniqueid, ch.channel, role, agent, utc(ch.start),
@@ -449,7 +464,7 @@ class Engine:
             recordings.append(RecordingRow(recording_path[:255], call.linkedid, first_agent, utc(recording_at), utc(end)))
         if self._pending:
             self._attach_pending(linkedid, chans)
-        return FinishedCall(row, legs, queue_rows, recordings, agent_rows)
+        return FinishedCall(row, legs, queue_rows, recordings, agent_rows, quality_rows)
 
     def _attach_pending(self, linkedid: str, chans: dict[str, _Chan]) -> None:
         """Give the waiting sessions this call spied on (by channel, else the agent's leg then)."""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..config import Settings
 from ..errors import InvalidInput
-from ..models import AgentEvent, CallLeg, CallRecord, CallSupervision, QueueEvent, Recording, utcnow
+from ..models import AgentEvent, CallLeg, CallLegQuality, CallRecord, CallSupervision, QueueEvent, Recording, utcnow
 from . import rollup
 
 _AGE = re.compile(r"([1-9][0-9]{0,4})([dwy])")
@@ -60,6 +60,7 @@ def purge(session: Session, before: datetime) -> Purged:
     ) if t is not None])
     # Children first: SQLite only cascades with foreign_keys=ON, and explicit is cheaper to reason about.
     session.execute(delete(CallLeg).where(CallLeg.linkedid.in_(old_calls)))
+    session.execute(delete(CallLegQuality).where(CallLegQuality.linkedid.in_(old_calls)))
     session.execute(delete(QueueEvent).where(QueueEvent.linkedid.in_(old_calls)))
     out.calls = session.execute(delete(CallRecord).where(CallRecord.started_at < before)).rowcount or 0
     out.agent_events = session.execute(delete(AgentEvent).where(AgentEvent.at < before)).rowcount or 0

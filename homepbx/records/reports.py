@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Connection, and_, case, func, or_, select, text
 
 from ..errors import InvalidInput, NotFound
-from ..models import Agent, AgentEvent, CallLeg, CallRecord, CallSupervision, Employment, Queue, QueueEvent, Team
+from ..models import (Agent, AgentEvent, CallLeg, CallLegQuality, CallRecord, CallSupervision, Employment, Queue,
+                      QueueEvent, Team)
 from . import rollup
 from .types import epoch
 
@@ -653,3 +654,49 @@ def billing(conn: Connection, p: Period, team: str | None = None) -> list[dict[s
 
 
 __all__ = ["Period", "agents", "billing", "calls", "period", "queues", "supervisors", "zone"]
+
+
+# -- line quality ----------------------------------------------------------------------------------
+def quality_thresholds(max_loss_pct: float, min_mos: float) -> tuple[float, float]:
+    """The site's [quality] thresholds, checked: loss 0-100 percent, MOS 1-4.5."""
+    if not 0.0 <= max_loss_pct <= 100.0:
+        raise InvalidInput(f"The setting quality.max_loss_pct must be a percentage from 0 to 100, got {max_loss_pct}.",
+                           field="quality.max_loss_pct")
+    if not 1.0 <= min_mos <= 4.5:
+        raise InvalidInput(f"The setting quality.min_mos must be a MOS from 1 to 4.5, got {min_mos}.",
+                           field="quality.min_mos")
+    return max_loss_pct, min_mos
+
+
+def quality(conn: Connection, p: Period, agent: str | None = None, *, max_loss_pct: float = 3.0,
+            min_mos: float = 3.6) -> list[dict[str, Any]]:
+    """Per agent: the agent legs whose line quality was measured (by their end), mean and worst
+    packet loss each way, jitter, round trip and estimated MOS, and whether the line fails the
+    thresholds (mean loss either way above `max_loss_pct`, or mean MOS below `min_mos`)."""
+    max_loss_pct, min_mos = quality_thresholds(max_loss_pct, min_mos)
+    q = CallLegQuality
+    query = (select(q.agent, func.count(), func.avg(q.loss_from_pct), func.max(q.loss_from_pct),
+                    func.avg(q.loss_to_pct), func.max(q.loss_to_pct), func.avg(q.jitter_ms), func.max(q.jitter_ms),
+                    func.avg(q.rtt_ms), func.max(q.rtt_ms), func.avg(q.mos), func.min(q.mos))
+             .where(q.at >= p.start, q.at < p.end).group_by(q.agent).order_by(q.agent))
+    if agent is not None:
+        query = query.where(q.agent == agent)
+    names = _team_agents(conn, None)
+    out = []
+    for (ext, legs, loss_from, worst_from, loss_to, worst_to, jitter, worst_jitter, rtt, worst_rtt, mos,
+         worst_mos) in conn.execute(query):
+        reasons = []
+        if max(loss_from or 0.0, loss_to or 0.0) > max_loss_pct:
+            reasons.append(f"loss > {max_loss_pct:g}%")
+        if mos is not None and mos < min_mos:
+            reasons.append(f"MOS < {min_mos:g}")
+        out.append({
+            "agent": ext, "name": names.get(ext, {}).get("name", ""), "calls": int(legs),
+            "loss_from_pct": _r(loss_from, 2), "worst_loss_from_pct": _r(worst_from, 2),
+            "loss_to_pct": _r(loss_to, 2), "worst_loss_to_pct": _r(worst_to, 2),
+            "jitter_ms": _r(jitter, 1), "worst_jitter_ms": _r(worst_jitter, 1),
+            "rtt_ms": _r(rtt, 1), "worst_rtt_ms": _r(worst_rtt, 1),
+            "mos": _r(mos, 2), "worst_mos": _r(worst_mos, 2),
+            "flagged": bool(reasons), "reason": ", ".join(reasons),
+        })
+    return out

@@ -35,17 +35,18 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, Table, and_, select
 from sqlalchemy.dialects import postgresql
 
-from ..models import AgentEvent, CallLeg, CallRecord, QueueEvent, Recording
+from ..models import AgentEvent, CallLeg, CallLegQuality, CallRecord, QueueEvent, Recording
 from . import rollup
 from .spies import store_spies
 from .supervisions import spy_calls, store_supervisions
-from .types import AgentEventRow, Batch, CallRow, LegRow, QueueEventRow, RecordingRow
+from .types import AgentEventRow, Batch, CallRow, LegRow, QualityRow, QueueEventRow, RecordingRow
 
 _CALLS: Table = CallRecord.__table__  # type: ignore[assignment]
 _LEGS: Table = CallLeg.__table__  # type: ignore[assignment]
 _QUEUE: Table = QueueEvent.__table__  # type: ignore[assignment]
 _AGENT: Table = AgentEvent.__table__  # type: ignore[assignment]
 _RECORDINGS: Table = Recording.__table__  # type: ignore[assignment]
+_QUALITY: Table = CallLegQuality.__table__  # type: ignore[assignment]
 
 _SAME_CHANGE = timedelta(seconds=1)
 # SQLite allows 32766 bound values per statement (3.32+); 500 rows of any table stay well below.
@@ -89,6 +90,7 @@ _SPECS = {
     QueueEventRow: _spec(_QUEUE, QueueEventRow, ("callid", "queue", "event", "at")),
     AgentEventRow: _spec(_AGENT, AgentEventRow, ("agent", "queue", "event", "at")),
     RecordingRow: _spec(_RECORDINGS, RecordingRow, ("path",), (("paused", "[]"),)),
+    QualityRow: _spec(_QUALITY, QualityRow, ("linkedid", "uniqueid")),
 }
 
 
@@ -246,15 +248,19 @@ def store_calls(conn: Connection, calls: Sequence[CallRow], batch: Batch, delta:
     legs: list[LegRow] = []
     queue_rows: list[QueueEventRow] = []
     recordings: list[RecordingRow] = []
+    quality: list[QualityRow] = []
     for finished in batch.calls:
         if finished.call.linkedid in new:
             legs += finished.legs
             queue_rows += finished.queue_events
             if finished.recordings:
                 recordings += finished.recordings
+            if finished.quality:
+                quality += finished.quality
     _insert(conn, LegRow, legs)
     _, inserted = _insert_counted(conn, QueueEventRow, queue_rows)
     _insert(conn, RecordingRow, recordings)
+    _insert(conn, QualityRow, quality)
     own = delta is None
     if own:
         delta = rollup.Delta()

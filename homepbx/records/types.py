@@ -59,6 +59,24 @@ class CelEvent:
     # Set on a supervisor's spy channel where a supervision session starts or changes mode
     # (any way in: the CLI/web, a feature code): that channel is never a call of its own.
     supervision: SpyMark | None = None
+    # The RTCP summary of this channel's media at its hang-up (the adapter's parse), else None.
+    quality: LineQuality | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class LineQuality:
+    """What a PBX measured of one leg's media (RTCP), in neutral units.
+
+    `loss_from_pct`: packets the phone sent that the PBX did not receive (what the other party
+    hears); `loss_to_pct`: packets the PBX sent that the phone reported lost (what the agent
+    hears); `jitter_ms` the worse interarrival jitter of the two directions; `rtt_ms` the
+    round-trip time, None when no RTCP report came back (a call shorter than an RTCP interval).
+    """
+
+    loss_from_pct: float
+    loss_to_pct: float | None
+    jitter_ms: float
+    rtt_ms: float | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -157,6 +175,21 @@ class LegRow:
 
 
 @dataclass(slots=True)
+class QualityRow:
+    """One agent leg's line quality (homepbx.records.quality), keyed like its leg."""
+
+    linkedid: str
+    uniqueid: str
+    agent: str
+    at: datetime
+    loss_from_pct: float
+    loss_to_pct: float | None
+    jitter_ms: float
+    rtt_ms: float | None
+    mos: float
+
+
+@dataclass(slots=True)
 class QueueEventRow:
     linkedid: str
     callid: str
@@ -249,6 +282,8 @@ class FinishedCall:
     queue_events: list[QueueEventRow]
     recordings: list[RecordingRow]
     agent_events: list[AgentEventRow]
+    # The agent legs' line quality, for the legs whose PBX reported it.
+    quality: list[QualityRow] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -169,7 +169,7 @@ def test_numbers_are_normalised_and_listed(site: Cli) -> None:
                      "hours": "office", "closed_message": "ss-noservice", "closed_queue": "overflow", "label": ""}]
     assert site("number", "update", "+33 1 40 00 00 01", "--agent", "1001").exit_code == 0
     assert json.loads(site("number", "list", "--json").stdout)[0]["route"] == "agent"
-    assert " same => n,Dial(PJSIP/1001,30,tr)" in _render(site)["extensions.conf"]
+    assert " same => n,Dial(PJSIP/1001,30,trb(homepbx-quality^s^1))" in _render(site)["extensions.conf"]
     assert site("number", "remove", "0140000001").exit_code == 0
     assert json.loads(site("number", "list", "--json").stdout) == []
 

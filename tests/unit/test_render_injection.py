@@ -152,13 +152,18 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
             assert prio in ("1", "n") or (s.name == "homepbx-queues" and prio in ("n(queue)", "n(done)")), prio
             # Fixed nested options (pre-dial handler, MixMonitor id): compared whole.
             if app.startswith("Dial("):
-                assert app == f"Dial(PJSIP/{ext},30,t)", app
+                assert app == f"Dial(PJSIP/{ext},30,tb(homepbx-quality^s^1))", app
                 continue
             if app.startswith("Queue("):
-                assert app == f"Queue({site.queues[0].name},t,,,300)", app
+                assert app == f"Queue({site.queues[0].name},tb(homepbx-quality^s^1),,,300)", app
                 continue
             if app.startswith("MixMonitor("):
                 assert app == f"MixMonitor({OPTIONS.recordings_dir}/${{UNIQUEID}}.wav,bi(HOMEPBX_MIXMON))", app
+                continue
+            if s.name == "homepbx-quality":
+                # Fixed text, no site value reaches it (the agent legs' hangup handler): compared whole.
+                assert app in ("Set(CHANNEL(hangup_handler_push)=homepbx-quality,qos,1)", "Return()",
+                               "CELGenUserEvent(HOMEPBX_QOS,${CHANNEL(rtcp,all)})"), app
                 continue
             if s.name.startswith("homepbx-agent-") or s.name in ("homepbx-queues", "homepbx-agents"):
                 # The agent feature codes use fixed dialplan functions (${CHANNEL(endpoint)}...);

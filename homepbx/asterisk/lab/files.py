@@ -39,7 +39,7 @@ MODULES = (
     "app_playback.so", "app_playtones.so", "app_echo.so", "app_milliwatt.so", "app_senddtmf.so",
     "app_read.so", "app_exec.so", "app_verbose.so", "app_stack.so", "app_originate.so",
     "app_transfer.so", "app_blind_transfer.so", "app_attended_transfer.so", "app_softhangup.so",
-    "app_bridgewait.so", "app_record.so", "app_userevent.so", "app_directed_pickup.so",
+    "app_bridgewait.so", "app_record.so", "app_userevent.so", "app_celgenuserevent.so", "app_directed_pickup.so",
     "app_waituntil.so", "app_authenticate.so", "app_dumpchan.so", "app_confbridge.so",
     "func_callerid.so", "func_strings.so", "func_logic.so", "func_global.so", "func_channel.so",
     "func_cut.so", "func_math.so", "func_db.so", "func_timeout.so", "func_hangupcause.so",

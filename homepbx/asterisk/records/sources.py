@@ -37,7 +37,7 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from ...features import CODES
-from ...records.types import AgentEventRow, CelEvent, HoldEvent, QueueEntry, SpyMark, SpyRow, utc
+from ...records.types import AgentEventRow, CelEvent, HoldEvent, LineQuality, QueueEntry, SpyMark, SpyRow, utc
 from ..spy import MODE_SWITCH_OPTION
 
 # queue_log events that describe a caller's passage through a queue (kept per call).
@@ -173,6 +173,65 @@ def supervision_from_cel(ev: CelEvent) -> SpyMark | None:
     return None
 
 
+# The CEL user event the dialplan's `homepbx-quality` hangup handler writes for every agent leg
+# (dialplans/asterisk/agents.j2): CELGenUserEvent(HOMEPBX_QOS,${CHANNEL(rtcp,all)}). Read at
+# hang-up into CEL rather than taken from AMI's RTCPSent/RTCPReceived: CEL is also written to
+# homepbx-cel.csv, so the figures of a leg that ended while the collector was down come back
+# with the backfill; the RTCP events exist only on the live AMI stream.
+QOS_EVENT = "HOMEPBX_QOS"
+# No call survives a round trip this long: a larger `rtt` is a wrapped negative one.
+_MAX_RTT_S = 60.0
+
+
+def quality_from_rtcp(text: str) -> LineQuality | None:
+    """Asterisk's CHANNEL(rtcp,all) summary as neutral figures; None if it holds no media.
+
+    Asterisk 22 writes (times in seconds, counts cumulative over the call), for example
+    `ssrc=696307544;themssrc=808777657;lp=0;rxjitter=0.000750;rxcount=596;txjitter=0.001125;
+    txcount=600;rlp=0;rtt=0.000350;rxmes=88.084426;txmes=88.084426`: `lp` packets we lost of
+    the phone's, `rlp` packets the phone reported lost of ours (its RTCP receiver reports),
+    `rtt` 0 until a report came back.
+    """
+    fields: dict[str, float] = {}
+    for part in text.strip().split(";"):
+        name, sep, value = part.partition("=")
+        if sep:
+            try:
+                fields[name.strip()] = float(value)
+            except ValueError:
+                continue
+    rx, tx = fields.get("rxcount", 0.0), fields.get("txcount", 0.0)
+    if rx <= 0 and tx <= 0:
+        return None
+    lost = min(max(fields.get("lp", 0.0), 0.0), rx or 0.0)
+    loss_from = round(100.0 * lost / (rx + lost), 3) if rx + lost > 0 else 0.0
+    rtt = fields.get("rtt", 0.0)
+    reported = rtt > 0 or fields.get("rlp", 0.0) > 0
+    if rtt > _MAX_RTT_S:
+        # Seen on the lab's loopback: `rtt=65535.999755`, a round trip a hair under zero
+        # wrapped around RTCP's 16.16 fixed-point seconds. A report did come back (its loss
+        # counts); the round trip is unknown.
+        rtt = 0.0
+    loss_to = None
+    if reported and tx > 0:
+        loss_to = round(100.0 * min(max(fields.get("rlp", 0.0), 0.0), tx) / tx, 3)
+    jitter = max(fields.get("rxjitter", 0.0), fields.get("txjitter", 0.0), 0.0)
+    return LineQuality(loss_from, loss_to, round(jitter * 1000.0, 3), round(rtt * 1000.0, 3) if rtt > 0 else None)
+
+
+def _quality(ev: CelEvent) -> None:
+    # AMI may name a user event USER_DEFINED (cel.conf [manager] show_user_defined=no) and the
+    # CSV's eventtype names it: both become QOS_EVENT, so the two sources' copies are one fact.
+    if ev.event == "USER_DEFINED":
+        if not ev.appdata.startswith(QOS_EVENT):
+            return
+        ev.event = QOS_EVENT
+    text = ev.extra.get("extra") if ev.extra else None
+    if not isinstance(text, str):
+        text = ev.appdata.partition(",")[2]
+    ev.quality = quality_from_rtcp(text)
+
+
 def _channel_event(ev: CelEvent) -> CelEvent:
     # What the engine must not parse itself: whose phone the channel is, and whether this
     # event starts a feature-code spy or a supervision session, or switches its mode (an event
@@ -185,6 +244,8 @@ def _channel_event(ev: CelEvent) -> CelEvent:
         if name == "APP_START":
             ev.spy = spy_from_cel(ev)
         ev.supervision = supervision_from_cel(ev)
+    elif name == QOS_EVENT or name == "USER_DEFINED":
+        _quality(ev)
     return ev
 
 
@@ -273,6 +334,8 @@ def cel_from_index(index: dict[str, str], asterisk_tz: tzinfo | None, fallback: 
         if name == "APP_START":
             ev.spy = spy_from_cel(ev)
         ev.supervision = supervision_from_cel(ev)
+    elif name == QOS_EVENT or name == "USER_DEFINED":
+        _quality(ev)
     return ev
 
 
