@@ -48,6 +48,18 @@ def show_credentials(creds: SoftphoneSettings, as_json: bool) -> None:
         click.echo("This password is shown once and is not stored: hand it to the agent now.", err=True)
 
 
+def show_onboarding(folder: Path) -> None:
+    """Say where the onboarding files went (the password they hold is in no other file)."""
+    click.echo(f"Onboarding files for the softphone (readable only by you) are in {folder}.", err=True)
+
+
+onboarding_option = click.option(
+    "--onboarding", "onboarding_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+    help="Existing folder DIR: also write a Linphone provisioning file, a QR code and a settings sheet, "
+         "holding the new password, into DIR/<extension> (must not exist yet; files 0600).",
+)
+
+
 @click.group()
 def agent() -> None:
     """Home agents and supervisors (one SIP account each)."""
@@ -65,16 +77,25 @@ def agent() -> None:
 @click.option("--unit", "billing_unit", type=click.Choice(["minute", "call"]), default="minute", show_default=True)
 @click.option("--modes", "spy_modes", default=None,
               help="Supervisors: spy modes allowed, e.g. listen,whisper (default: listen,whisper,barge).")
+@onboarding_option
 @json_option
 @pass_app
 def add(app: AppContext, extension: str, display_name: str, email: str, team: str | None, role: str,
-        employment: str, billing_rate: str, billing_unit: str, spy_modes: str | None, as_json: bool) -> None:
+        employment: str, billing_rate: str, billing_unit: str, spy_modes: str | None, onboarding_dir: Path | None,
+        as_json: bool) -> None:
     """Add an agent (or supervisor) and print their softphone settings, password included, once."""
     spec = AgentSpec(extension, display_name, email, team, role, employment, billing_rate, billing_unit, spy_modes)  # type: ignore[arg-type]
-    with app.session() as session:
-        (creds,) = provisioning.add_agents(session, app.settings, [spec])
+    if onboarding_dir is not None:
+        from .. import onboarding
+
+        creds, folder = onboarding.add_agent(app.session, app.settings, spec, onboarding_dir)
+    else:
+        with app.session() as session:
+            (creds,) = provisioning.add_agents(session, app.settings, [spec])
     show_credentials(creds, as_json)
     if not as_json:
+        if onboarding_dir is not None:
+            show_onboarding(folder)
         hint_apply()
 
 
@@ -145,14 +166,45 @@ def remove(app: AppContext, extension: str, yes: bool) -> None:
 
 @agent.command("passwd")
 @click.argument("extension")
+@onboarding_option
 @json_option
 @pass_app
-def passwd(app: AppContext, extension: str, as_json: bool) -> None:
+def passwd(app: AppContext, extension: str, onboarding_dir: Path | None, as_json: bool) -> None:
     """Give an agent a new SIP password, shown once."""
-    with app.session() as session:
-        creds = provisioning.rotate_password(session, app.settings, extension)
+    if onboarding_dir is not None:
+        from .. import onboarding
+
+        creds, folder = onboarding.rotate(app.session, app.settings, extension, onboarding_dir)
+    else:
+        with app.session() as session:
+            creds = provisioning.rotate_password(session, app.settings, extension)
     show_credentials(creds, as_json)
     if not as_json:
+        if onboarding_dir is not None:
+            show_onboarding(folder)
+        hint_apply()
+
+
+@agent.command("onboarding")
+@click.argument("extension")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Existing folder; the files go into OUT/<extension>, which must not exist yet.")
+@json_option
+@pass_app
+def onboarding_(app: AppContext, extension: str, out_dir: Path, as_json: bool) -> None:
+    """Issue a new password and write the agent's softphone onboarding files.
+
+    Writes OUT/<extension>/linphone.xml (Linphone remote provisioning), qr.png (the settings as
+    a QR code) and softphone.txt (a sheet to read), each readable only by you. Onboarding always
+    issues a new password, as `agent passwd` does: the current one is not stored, so it cannot
+    be written out; the old password stops working at the next `homepbx apply`.
+    """
+    from .. import onboarding
+
+    creds, folder = onboarding.rotate(app.session, app.settings, extension, out_dir)
+    show_credentials(creds, as_json)
+    if not as_json:
+        show_onboarding(folder)
         hint_apply()
 
 
