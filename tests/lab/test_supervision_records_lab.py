@@ -28,7 +28,7 @@ from .site import LabSite
 from .test_records_lab import Phones, _caller_linkedid
 
 TEAM = "sup-rec"
-AGENT = "4601"
+AGENT = "4651"
 SUPERVISOR = "4961"
 QUEUE, QUEUE_EXT = "sup-rec", "591"
 SPY_SECONDS = 3.0
