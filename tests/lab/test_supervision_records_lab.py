@@ -1,13 +1,13 @@
 """Supervision in the call records, on the real lab (issue 16).
 
-One queue call (an outside caller, agent 4601) spied on three times by supervisor 4961: a CLI
+One queue call (an outside caller, agent 4651) spied on three times by supervisor 4961: a CLI
 listen, a feature-code whisper (`*22`) and a CLI barge, with `homepbx collect` running, then
 killed (SIGKILL) before the whisper and restarted during it, then stopped and started again
 before the barge. Afterwards `report calls` holds exactly the one queue call, supervised by the
 three sessions; no failed call (the spies are no calls); `report agents` counts the call once
 and shows it coached and listened to; `report supervisors` has the three sessions. The same
 again on a fresh database filled only by a full backfill of Asterisk's files. Extensions
-4601/4961, queue 591 and team sup-rec belong to this module.
+4651/4961, queue 591 and team sup-rec belong to this module.
 """
 
 from __future__ import annotations
