@@ -270,6 +270,10 @@ def test_transfer_to_an_unregistered_agent_is_refused_and_the_call_stays(
 ) -> None:
     with logged_in(calls_site, (QUEUE, "4301")):
         caller, first, _ = queue_call(calls_site, softphone)
+        # The precondition, not the behaviour under test: Asterisk reports the agent's leg Up in
+        # the bridge a moment after the phones say established (seen once in a full lab run).
+        wait_for(lambda: [c["state"] for c in call_list(calls_site) if c["caller"] == "outside"] == ["talking"],
+                 10, "the agent to be talking with the caller")
         res = calls_site.cli("call", "transfer", "4301", "--to", "4303")  # no softphone for 4303
         assert_plain_error(res, 2)
         assert "softphone is not registered" in res.stderr
