@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -33,7 +32,6 @@ QUEUE, QUEUE_EXT = "dnsq", "547"
 ROUNDS = 3
 # A call set up with no lookup takes well under a second on the lab; one blocked lookup costs
 # the resolver's timeout (1 s here, 5 s by default) several times over.
-SETUP_LIMIT_S = 3.0
 
 
 class DnsCounter:
@@ -127,4 +125,6 @@ def test_a_burst_of_calls_makes_no_dns_query(dns_site: LabSite, lab: LabPBX, cou
         time.sleep(1)
     names = counted_resolver.names()[before:]
     assert names == [], f"the lab PBX sent {len(names)} DNS queries during {3 * ROUNDS} calls: {sorted(set(names))}"
-    assert slowest < SETUP_LIMIT_S, f"three calls took {slowest:.1f} s to be answered"
+    # How fast the calls were set up is bench/load.py's question (a bound here would flake under
+    # load); the proof is the count above. Shown for whoever reads the log.
+    print(f"slowest round of three calls answered in {slowest:.1f} s")
