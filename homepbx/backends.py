@@ -6,6 +6,7 @@ The backend module is imported by name, so no neutral module imports `homepbx.as
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -36,4 +37,8 @@ def by_name(name: str) -> Backend:
 
 def run(settings: Settings, work: Callable[[Control], Awaitable[T]], *, events: bool = False) -> T:
     """Run `work` against a connected Control of the site's PBX (blocking: for CLI commands)."""
-    return backend(settings).run(settings, work, events=events)
+    async def main() -> T:
+        async with backend(settings).control(settings, events=events) as control:
+            return await work(control)
+
+    return asyncio.run(main())

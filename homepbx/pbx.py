@@ -8,11 +8,11 @@ MixMonitor ids, UUIDs or application options. Each backend package (`homepbx.ast
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 # The supervisor's spy modes, in the order the CLI, the codes and the permissions list them.
 SPY_MODES: tuple[str, ...] = ("listen", "whisper", "barge")
 
-T = TypeVar("T")
 
 
 # --- vocabulary ---------------------------------------------------------------------------------
@@ -361,10 +360,6 @@ class Backend(Protocol):
 
     def control(self, settings: Settings, *, events: bool = False) -> AbstractAsyncContextManager[Control]:
         """A connected Control for the site's PBX node (`events`: it will wait for PBX events)."""
-        ...
-
-    def run(self, settings: Settings, work: Callable[[Control], Awaitable[T]], *, events: bool = False) -> T:
-        """Connect, run `work` with the Control, disconnect: for CLI commands (blocking)."""
         ...
 
     def watch(self, settings: Settings, wrapup: Mapping[str, int] | None = None

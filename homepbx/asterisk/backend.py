@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from ..pbx import (
     ActiveRecording,
@@ -30,11 +29,9 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from ..config import Settings
-    from ..pbx import LiveEvent
-    from ..pbx import ConfigTarget
+    from ..pbx import ConfigTarget, LiveEvent
     from .lab import LabPBX
 
-T = TypeVar("T")
 
 
 class AsteriskControl:
@@ -118,14 +115,6 @@ class AsteriskBackend:
     async def control(self, settings: Settings, *, events: bool = False) -> AsyncIterator[AsteriskControl]:
         async with AmiClient.from_settings(settings.ami, events=events, timeout=settings.ami.timeout) as client:
             yield AsteriskControl(client, settings)
-
-    def run(self, settings: Settings, work: Callable[[AsteriskControl], Awaitable[T]], *,
-            events: bool = False) -> T:
-        async def main() -> T:
-            async with self.control(settings, events=events) as control:
-                return await work(control)
-
-        return asyncio.run(main())
 
     def watch(self, settings: Settings, wrapup: Mapping[str, int] | None = None
               ) -> AbstractAsyncContextManager[AsyncIterator[LiveEvent]]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn
 
 from ..errors import OperationalError
 from ..pbx import (
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from ..pbx import ConfigTarget, LiveEvent
     from .lab import FreeswitchLab
 
-T = TypeVar("T")
 
 
 def _not_yet(what: str) -> NoReturn:
@@ -142,14 +140,6 @@ class FreeswitchBackend:
         async with EslClient.from_settings(settings.esl, reconnect=False,
                                            events=CONTROL_EVENTS if events else ()) as client:
             yield FreeswitchControl(client, settings)
-
-    def run(self, settings: Settings, work: Callable[[FreeswitchControl], Awaitable[T]], *,
-            events: bool = False) -> T:
-        async def main() -> T:
-            async with self.control(settings, events=events) as control:
-                return await work(control)
-
-        return asyncio.run(main())
 
 
 BACKEND = FreeswitchBackend()
