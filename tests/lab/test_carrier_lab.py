@@ -136,7 +136,10 @@ def carrier_site(site: LabSite, lab: LabPBX, tmp_path_factory: pytest.TempPathFa
         site.run("number", "add", "01 40 00 00 11", "--trunk", "labcarrier", "--queue", QUEUE,
                  "--hours", "carrier-closed")
     registrar = _sipp(lab, "registrar", ["-sf", f"{INNER}/registrar.xml", "-i", REGISTRAR_IP, "-p", "5060"])
-    uas = _sipp(lab, "uas", ["-sn", "uas", "-i", CARRIER_IP, "-p", "5060"])
+    # -aa: the carrier answers Asterisk's qualify OPTIONS, as real carriers do. Without it the
+    # first qualify (at a random moment within qualify_frequency) marks the trunk Unreachable and
+    # every outbound call after it fails with "no route to destination".
+    uas = _sipp(lab, "uas", ["-sn", "uas", "-aa", "-i", CARRIER_IP, "-p", "5060"])
     site.apply()
     collector = CollectorProcess(site.config_path, tmp_path_factory.mktemp("carrier") / "collector.log")
     collector.start()
