@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	./scripts/install-system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,deploy]'
+	$(VENV)/bin/pip install -q -e '.[test,deploy,chart]'
 	touch $@
 
 install: $(VENV)/.installed  ## system packages, virtualenv, homepbx and its test tools

@@ -169,8 +169,9 @@ def _owner_for(path: Path) -> tuple[int, int] | None:
     return st.st_uid, st.st_gid
 
 
-def write_atomic(path: Path, text: str, mode: int) -> None:
-    """Replace `path` with `text` so that readers see the old or the new file, never a mix."""
+def write_atomic(path: Path, text: str | bytes, mode: int) -> None:
+    """Replace `path` with `text` (UTF-8, or bytes as given) so that readers see the old or the new
+    file, never a mix."""
     owner = _owner_for(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -178,8 +179,8 @@ def write_atomic(path: Path, text: str, mode: int) -> None:
         os.fchmod(fd, mode)
         if owner is not None:
             os.fchown(fd, *owner)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -90,7 +91,7 @@ def _period_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run(app: AppContext, name: str, start: str, end: str, tz: str, as_json: bool, as_csv: bool,
-         fn: Callable[..., list[dict[str, Any]]], **kwargs: Any) -> None:
+         fn: Callable[..., list[dict[str, Any]]], **kwargs: Any) -> list[dict[str, Any]]:
     from ..errors import InvalidInput
     from ..records import reports
 
@@ -100,6 +101,7 @@ def _run(app: AppContext, name: str, start: str, end: str, tz: str, as_json: boo
     with app.session() as session:
         rows = fn(session.connection(), p, **kwargs)
     _output(rows, name, as_json, as_csv, f"{name} {start} .. {end} ({tz})")
+    return rows
 
 
 @click.group()
@@ -237,13 +239,34 @@ def purge(app: AppContext, older_than: str, yes: bool) -> None:
 @report.command("quality")
 @_period_options
 @click.option("--agent", default=None, help="Only this agent (extension).")
+@click.option("--chart", "chart", default=None, type=click.Path(path_type=Path), metavar="FILE.png",
+              help="Also draw each agent's MOS and loss per day (per hour for one day) into this PNG file.")
 @pass_app
 def report_quality(app: AppContext, start: str, end: str, tz: str, as_json: bool, as_csv: bool,
-                   agent: str | None) -> None:
+                   agent: str | None, chart: Path | None) -> None:
     """Per agent: line quality of their calls (loss both ways, jitter, round trip, estimated MOS), mean and
-    worst, flagging the lines that fail the site's [quality] thresholds (default loss > 3 % or MOS < 3.6)."""
+    worst, flagging the lines that fail the site's [quality] thresholds (default loss > 3 % or MOS < 3.6).
+
+    With --chart FILE.png, also a chart of each agent's MOS and loss over the period, thresholds dashed,
+    failing agents marked (needs the homepbx[chart] extra); nothing is written when no call was measured.
+    """
     from ..records import reports
 
+    if chart is not None:
+        from ..records import quality_chart
+
+        quality_chart.check(chart)
     limits = app.settings.quality
-    _run(app, "quality", start, end, tz, as_json, as_csv, reports.quality, agent=agent,
-         max_loss_pct=limits.max_loss_pct, min_mos=limits.min_mos)
+    rows = _run(app, "quality", start, end, tz, as_json, as_csv, reports.quality, agent=agent,
+                max_loss_pct=limits.max_loss_pct, min_mos=limits.min_mos)
+    if chart is None:
+        return
+    p = reports.period(start, end, tz)
+    with app.session() as session:
+        series = reports.quality_series(session.connection(), p, agent)
+    drawn = quality_chart.plot(chart, series, rows, step=reports.quality_step(p), min_mos=limits.min_mos,
+                               max_loss_pct=limits.max_loss_pct, title=f"Line quality {start} .. {end} ({tz})")
+    if drawn.series:
+        click.echo(f"Chart written to {chart}.", err=True)
+    else:
+        click.echo("No calls with line quality in that period; no chart written.", err=True)

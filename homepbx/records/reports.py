@@ -668,25 +668,37 @@ def quality_thresholds(max_loss_pct: float, min_mos: float) -> tuple[float, floa
     return max_loss_pct, min_mos
 
 
+def _quality_figures(conn: Connection, lo: datetime, hi: datetime, agent: str | None) -> list[Any]:
+    """Per agent (by extension), the legs measured in [lo, hi): their count, then the mean and worst
+    loss from, loss to, jitter, round trip, and the mean and worst MOS."""
+    q = CallLegQuality
+    query = (select(q.agent, func.count().label("legs"), func.avg(q.loss_from_pct).label("loss_from"),
+                    func.max(q.loss_from_pct), func.avg(q.loss_to_pct).label("loss_to"), func.max(q.loss_to_pct),
+                    func.avg(q.jitter_ms), func.max(q.jitter_ms), func.avg(q.rtt_ms), func.max(q.rtt_ms),
+                    func.avg(q.mos).label("mos"), func.min(q.mos))
+             .where(q.at >= lo, q.at < hi).group_by(q.agent).order_by(q.agent))
+    if agent is not None:
+        query = query.where(q.agent == agent)
+    return list(conn.execute(query))
+
+
+def _worse_loss(loss_from: float | None, loss_to: float | None) -> float:
+    """The worse of a line's two mean losses: what the threshold judges."""
+    return max(loss_from or 0.0, loss_to or 0.0)
+
+
 def quality(conn: Connection, p: Period, agent: str | None = None, *, max_loss_pct: float = 3.0,
             min_mos: float = 3.6) -> list[dict[str, Any]]:
     """Per agent: the agent legs whose line quality was measured (by their end), mean and worst
     packet loss each way, jitter, round trip and estimated MOS, and whether the line fails the
     thresholds (mean loss either way above `max_loss_pct`, or mean MOS below `min_mos`)."""
     max_loss_pct, min_mos = quality_thresholds(max_loss_pct, min_mos)
-    q = CallLegQuality
-    query = (select(q.agent, func.count(), func.avg(q.loss_from_pct), func.max(q.loss_from_pct),
-                    func.avg(q.loss_to_pct), func.max(q.loss_to_pct), func.avg(q.jitter_ms), func.max(q.jitter_ms),
-                    func.avg(q.rtt_ms), func.max(q.rtt_ms), func.avg(q.mos), func.min(q.mos))
-             .where(q.at >= p.start, q.at < p.end).group_by(q.agent).order_by(q.agent))
-    if agent is not None:
-        query = query.where(q.agent == agent)
     names = _team_agents(conn, None)
     out = []
     for (ext, legs, loss_from, worst_from, loss_to, worst_to, jitter, worst_jitter, rtt, worst_rtt, mos,
-         worst_mos) in conn.execute(query):
+         worst_mos) in _quality_figures(conn, p.start, p.end, agent):
         reasons = []
-        if max(loss_from or 0.0, loss_to or 0.0) > max_loss_pct:
+        if _worse_loss(loss_from, loss_to) > max_loss_pct:
             reasons.append(f"loss > {max_loss_pct:g}%")
         if mos is not None and mos < min_mos:
             reasons.append(f"MOS < {min_mos:g}")
@@ -699,4 +711,47 @@ def quality(conn: Connection, p: Period, agent: str | None = None, *, max_loss_p
             "mos": _r(mos, 2), "worst_mos": _r(worst_mos, 2),
             "flagged": bool(reasons), "reason": ", ".join(reasons),
         })
+    return out
+
+
+def quality_step(p: Period) -> str:
+    """The chart's step: "hour" when the period spans at most one day on the reader's clock, else "day"."""
+    lo, hi = (m.replace(tzinfo=timezone.utc).astimezone(p.tz).replace(tzinfo=None) for m in (p.start, p.end))
+    return "hour" if hi - lo <= timedelta(days=1) else "day"
+
+
+def _steps(p: Period, step: str) -> list[tuple[str, datetime, datetime]]:
+    """The period cut into the reader's days, or hours, as (local label, UTC start, UTC end), the
+    first and last clipped to the period. Days begin at local midnight (a DST day lasts 23 or 25
+    hours); hours follow UTC's (a zone's offset is whole hours, or the label says :30)."""
+    local_start = p.start.replace(tzinfo=timezone.utc).astimezone(p.tz)
+    out = []
+    if step == "day":
+        day = local_start.date()
+        while True:
+            first = datetime(day.year, day.month, day.day, tzinfo=p.tz).astimezone(timezone.utc).replace(tzinfo=None)
+            day += timedelta(days=1)
+            nxt = datetime(day.year, day.month, day.day, tzinfo=p.tz).astimezone(timezone.utc).replace(tzinfo=None)
+            lo, hi = max(first, p.start), min(nxt, p.end)
+            if lo >= p.end:
+                return out
+            out.append(((day - timedelta(days=1)).isoformat(), lo, hi))
+    moment = local_start.replace(minute=0, second=0, microsecond=0).astimezone(timezone.utc).replace(tzinfo=None)
+    while moment < p.end:
+        nxt = moment + timedelta(hours=1)
+        label = moment.replace(tzinfo=timezone.utc).astimezone(p.tz).strftime("%Y-%m-%dT%H:%M")
+        out.append((label, max(moment, p.start), min(nxt, p.end)))
+        moment = nxt
+    return out
+
+
+def quality_series(conn: Connection, p: Period, agent: str | None = None) -> list[dict[str, Any]]:
+    """Per agent and day of the period (per hour when it spans at most one day, see `quality_step`),
+    oldest first: the legs measured, their mean MOS and the worse of their mean losses either way
+    (`loss_pct`, what the threshold judges). Periods without a measured leg have no row."""
+    out = []
+    for label, lo, hi in _steps(p, quality_step(p)):
+        for row in _quality_figures(conn, lo, hi, agent):
+            out.append({"agent": row.agent, "period": label, "calls": int(row.legs), "mos": _r(row.mos, 2),
+                        "loss_pct": _r(_worse_loss(row.loss_from, row.loss_to), 2)})
     return out
