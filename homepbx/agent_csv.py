@@ -10,9 +10,10 @@ from pathlib import Path
 from .errors import InvalidInput
 from .provisioning import AgentSpec, SoftphoneSettings
 
-COLUMNS = ("extension", "display_name", "email", "team", "role", "employment", "billing_rate", "billing_unit", "spy_modes")
+COLUMNS = ("extension", "display_name", "email", "team", "role", "employment", "billing_rate", "billing_unit", "spy_modes",
+           "transport")
 REQUIRED = ("extension", "display_name")
-CREDENTIAL_COLUMNS = ("extension", "display_name", "username", "password", "server", "port", "transport", "tls_port", "realm")
+CREDENTIAL_COLUMNS = ("extension", "display_name", "username", "password", "server", "port", "transport", "srtp", "realm")
 
 
 def read_agents(path: Path) -> tuple[list[AgentSpec], list[str]]:
@@ -51,6 +52,7 @@ def read_agents(path: Path) -> tuple[list[AgentSpec], list[str]]:
                         billing_rate=values.get("billing_rate") or "0",  # type: ignore[arg-type]
                         billing_unit=values.get("billing_unit") or "minute",  # type: ignore[arg-type]
                         spy_modes=values.get("spy_modes") or None,
+                        transport=values.get("transport") or None,
                     )
                 )
                 labels.append(f"row {record}")

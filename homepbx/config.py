@@ -34,8 +34,18 @@ class SipSettings:
     udp_port: int = 5060
     tcp_port: int = 5060
     tls_port: int = 5061
+    # PEM files as the PBX reads them (below its root). Needed as soon as one agent uses TLS.
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # The oldest TLS version accepted: "tlsv1_2" or "tlsv1_3" (older ones are broken).
+    tls_min_version: str = "tlsv1_2"
+    # OpenSSL cipher list for TLS 1.2 ("" = OpenSSL's defaults, which are sound).
+    tls_ciphers: str = ""
+    # How agents added without --transport connect: "tls" (TLS + SRTP, mandatory) or, for a
+    # site opted into clear text, "udp"/"tcp".
+    agent_transport: str = "tls"
+    # false: no agent may use clear-text SIP/RTP (udp/tcp); `agent add --transport udp` is refused.
+    allow_clear_text: bool = True
     # Set when the PBX itself sits behind NAT: networks that are not NATed.
     local_net: tuple[str, ...] = ()
     rtp_timeout: int = 60
@@ -169,14 +179,22 @@ def _section(cls: type, raw: Any, name: str) -> Any:
             if not isinstance(value, list):
                 raise InvalidInput(f"Setting {name}.{key} must be a list.", field=f"{name}.{key}")
             value = tuple(value)
-        elif isinstance(default, bool) or not isinstance(value, type(default)):
-            if not (isinstance(default, float) and isinstance(value, int)):
-                raise InvalidInput(
-                    f"Setting {name}.{key} must be of type {type(default).__name__}.",
-                    field=f"{name}.{key}",
-                )
+        elif not _same_type(default, value):
+            raise InvalidInput(
+                f"Setting {name}.{key} must be of type {type(default).__name__}.",
+                field=f"{name}.{key}",
+            )
         values[key] = value
     return cls(**values)
+
+
+def _same_type(default: Any, value: Any) -> bool:
+    # bool is an int in Python, not in TOML: `port = true` is a mistake, and so is `flag = 1`.
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
 
 
 def load(path: str | Path | None = None) -> Settings:

@@ -104,6 +104,9 @@ class Agent(Base):
     # MD5(username:realm:password), the only form of the SIP password we keep.
     md5_cred: Mapped[str] = mapped_column(String(32))
     realm: Mapped[str] = mapped_column(String(64))
+    # How the softphone reaches the PBX: "tls" (TLS signalling + SRTP media, mandatory) or a
+    # clear-text "udp"/"tcp" the sysadmin opted this agent into (homepbx.names.TRANSPORTS).
+    transport: Mapped[str] = mapped_column(String(8), default="tls", server_default="tls")
     # Supervisors: which spy modes they may use ("listen,whisper,barge").
     spy_modes: Mapped[str] = mapped_column(String(32), default="")
     # Supervisors: argon2id hash of their wallboard password (`homepbx supervisor web-password`), or None.

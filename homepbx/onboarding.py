@@ -48,7 +48,7 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 @dataclass(frozen=True)
 class Account:
-    """The one way a softphone should reach the PBX: TLS when the PBX offers it, else what it offers."""
+    """The one way the agent's softphone reaches the PBX: their transport, SRTP with TLS."""
 
     extension: str
     display_name: str
@@ -58,14 +58,12 @@ class Account:
     port: int
     transport: str
     realm: str
+    srtp: bool = False
 
     @classmethod
     def of(cls, creds: SoftphoneSettings) -> Account:
-        # tls_port is 0 unless the PBX really listens for TLS (certificate configured, backend
-        # renders it): never point a softphone at a port nobody answers.
-        transport, port = ("tls", creds.tls_port) if creds.tls_port else (creds.transport, creds.port)
         return cls(creds.extension, creds.display_name, creds.username, creds.password, creds.server,
-                   port, transport, creds.realm)
+                   creds.port, creds.transport, creds.realm, creds.srtp)
 
     @property
     def proxy_uri(self) -> str:
@@ -108,6 +106,9 @@ def linphone_xml(account: Account) -> bytes:
         "realm": account.realm,
         "domain": account.realm,
     })
+    if account.srtp:
+        # The PBX refuses calls without SRTP: Linphone must offer it, and never fall back.
+        section("sip", {"media_encryption": "srtp", "media_encryption_mandatory": "1"})
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
@@ -125,6 +126,7 @@ def qr_payload(account: Account) -> str:
         f"server: {account.server}",
         f"port: {account.port}",
         f"transport: {account.transport}",
+        f"media encryption: {'SRTP (mandatory)' if account.srtp else 'none'}",
         f"username: {account.username}",
         f"password: {account.password}",
         f"realm: {account.realm}",
@@ -160,6 +162,7 @@ def sheet(account: Account) -> str:
         f"  Server:     {account.server}",
         f"  Port:       {account.port}",
         f"  Transport:  {transport}",
+        f"  Media encryption: {'SRTP (SDES), mandatory' if account.srtp else 'none'}",
         f"  Username:   {account.username}",
         f"  Password:   {account.password}",
         f"  Realm:      {account.realm}",

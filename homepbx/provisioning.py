@@ -7,13 +7,13 @@ every value through `names` first and raises InvalidInput/NotFound before changi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, credentials, names
+from . import audit, credentials, names, sip_tls
 from .config import Settings
 from .errors import InvalidInput, NotFound
 from .models import (
@@ -44,6 +44,8 @@ class AgentSpec:
     billing_rate: Decimal = Decimal("0")
     billing_unit: BillingUnit = BillingUnit.minute
     spy_modes: str | None = None
+    # None: the site's default (sip.agent_transport); else tls, udp or tcp.
+    transport: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class SoftphoneSettings:
     server: str
     port: int
     transport: str
-    tls_port: int
+    # True: the softphone must encrypt its media (SRTP with SDES keys), as every TLS agent does.
+    srtp: bool
     realm: str
 
 
@@ -103,6 +106,7 @@ def check(spec: AgentSpec) -> AgentSpec:
         billing_rate=parse_rate(spec.billing_rate),
         billing_unit=_enum_value(BillingUnit, spec.billing_unit, "billing unit"),  # type: ignore[arg-type]
         spy_modes=modes or "",
+        transport=names.transport(spec.transport) if spec.transport is not None else None,
     )
 
 
@@ -115,11 +119,9 @@ def softphone_settings(settings: Settings, agent: Agent, password: str) -> Softp
         username=agent.extension,
         password=password,
         server=server,
-        port=a.udp_port,
-        transport="udp",
-        # Only a transport the PBX really listens on: TLS needs the certificate settings, and
-        # FreeSWITCH's TLS profile is not rendered yet. 0: no TLS.
-        tls_port=a.tls_port if a.tls_cert_file and settings.backend == "asterisk" else 0,
+        port={"tls": a.tls_port, "tcp": a.tcp_port}.get(agent.transport, a.udp_port),
+        transport=agent.transport,
+        srtp=not sip_tls.is_clear(agent.transport),
         realm=a.domain,
     )
 
@@ -185,7 +187,7 @@ def add_agents(
                 raise InvalidInput(f"{label.capitalize()}: {exc}", field=exc.field) from None
             raise
         used.add(spec.extension)
-        checked.append(spec)
+        checked.append(replace(spec, transport=sip_tls.agent_transport(settings, spec.transport, spec.extension)))
 
     realm = settings.sip.domain
     out: list[SoftphoneSettings] = []
@@ -204,6 +206,7 @@ def add_agents(
             md5_cred=credentials.md5_cred(spec.extension, realm, password),
             realm=realm,
             spy_modes=spec.spy_modes or "",
+            transport=spec.transport,
         )
         session.add(agent)
         out.append(softphone_settings(settings, agent, password))
@@ -261,8 +264,14 @@ def update_agent(
     billing_rate: str | None = None,
     billing_unit: str | None = None,
     spy_modes: str | None = None,
+    transport: str | None = None,
+    settings: Settings | None = None,
 ) -> Agent:
-    """Change an agent's details; each given value is validated first."""
+    """Change an agent's details; each given value is validated first.
+
+    A new `transport` is checked against the site's `settings` (clear text may be forbidden);
+    the softphone must be given the new settings (`agent onboarding`) before the next apply.
+    """
     agent = get_agent(session, extension)
     changes: dict[str, object] = {}
     if display_name is not None:
@@ -283,6 +292,10 @@ def update_agent(
         if not agent.is_supervisor:
             raise InvalidInput("Only supervisors have spy modes.", field="modes")
         changes["spy_modes"] = names.spy_modes(spy_modes)
+    if transport is not None:
+        if settings is None:
+            raise TypeError("update_agent needs the settings to change a transport")
+        changes["transport"] = sip_tls.agent_transport(settings, transport, agent.extension)
     for key, value in changes.items():
         setattr(agent, key, value)
     audit.record(session, "agent.update", agent.extension, fields=sorted(changes))

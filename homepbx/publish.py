@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import apply as applier
-from . import backends, db
+from . import backends, db, sip_tls
 from .config import Settings
 from .errors import OperationalError
 
@@ -29,6 +29,7 @@ def render(settings: Settings) -> dict[str, str]:
     target = backends.backend(settings).config
     db.ensure_current(settings.database.url)
     with db.session_scope(settings.database.url) as session:
+        sip_tls.check_site(settings, sip_tls.transports(session))
         return target.render(session, settings)
 
 

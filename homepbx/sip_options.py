@@ -99,3 +99,38 @@ def public_address(settings: Settings) -> str:
 def local_net(settings: Settings) -> tuple[str, ...]:
     """sip.local_net: networks that are not NATed (when the PBX itself is behind NAT)."""
     return tuple(network(n, "sip.local_net") for n in settings.sip.local_net)
+
+
+TLS_MIN_VERSIONS = ("tlsv1_2", "tlsv1_3")
+CLEAR_TRANSPORTS = ("udp", "tcp")
+# An OpenSSL cipher list: names joined by ':' with '!', '+', '-', '@' modifiers; nothing a
+# config line or XML attribute could end at.
+_CIPHERS = re.compile(r"[A-Za-z0-9_@=.+!-]+(:[A-Za-z0-9_@=.+!-]+)*")
+
+
+def tls_min_version(settings: Settings) -> str:
+    """sip.tls_min_version: the oldest TLS version agents may use."""
+    value = settings.sip.tls_min_version
+    if value not in TLS_MIN_VERSIONS:
+        raise fail("sip.tls_min_version", value, " or ".join(TLS_MIN_VERSIONS))
+    return value
+
+
+def tls_ciphers(settings: Settings) -> str:
+    """sip.tls_ciphers: an OpenSSL cipher list, or "" for OpenSSL's defaults."""
+    value = settings.sip.tls_ciphers
+    if value and not _CIPHERS.fullmatch(value):
+        raise fail("sip.tls_ciphers", value, "an OpenSSL cipher list such as ECDHE+AESGCM:ECDHE+CHACHA20")
+    return value
+
+
+def agent_transport(settings: Settings) -> str:
+    """sip.agent_transport: how agents added without --transport connect (tls, or udp/tcp in clear)."""
+    value = settings.sip.agent_transport
+    if value not in ("tls", *CLEAR_TRANSPORTS):
+        raise fail("sip.agent_transport", value, "tls, udp or tcp")
+    if value in CLEAR_TRANSPORTS and not settings.sip.allow_clear_text:
+        raise InvalidInput(
+            f"The setting sip.agent_transport is {value!r} (clear text) but sip.allow_clear_text is false: "
+            "use tls, or allow clear text.", field="sip.agent_transport")
+    return value

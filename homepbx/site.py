@@ -31,6 +31,7 @@ _SIP_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~+-]{0,63}")
 _NETWORK = re.compile(r"[0-9a-fA-F.:]+/[0-9]{1,3}")
 _SOUND = re.compile(r"/?[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 _CODEC = re.compile(r"[a-z0-9]{2,10}")
+_TRANSPORT = re.compile(r"udp|tcp|tls")
 _ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 
 
@@ -44,6 +45,13 @@ class AgentView:
     realm: str
     is_supervisor: bool
     team: str | None
+    # "tls" (TLS signalling, SRTP media: mandatory) or a clear-text "udp"/"tcp".
+    transport: str = "tls"
+
+    @property
+    def srtp(self) -> bool:
+        """True when the agent's media must be SRTP (every TLS agent)."""
+        return self.transport == "tls"
 
 
 @dataclass(frozen=True)
@@ -180,13 +188,14 @@ def load_site(session: Session, region: str = "FR", today: date | None = None) -
             Agent.role,
             Agent.team_id,
             Agent.spy_modes,
+            Agent.transport,
         ).where(Agent.enabled.is_(True))
     ).all()
     agents: list[AgentView] = []
     ext_by_id: dict[int, str] = {}
     team_agents: dict[str, list[str]] = defaultdict(list)
     sup_modes: dict[int, tuple[str, ...]] = {}
-    for aid, ext, name, md5, realm, role, team_id, spy in agent_rows:
+    for aid, ext, name, md5, realm, role, team_id, spy, transport in agent_rows:
         ext = _check(_EXTENSION, ext, "extension")
         is_sup = role == Role.supervisor
         team = team_names.get(team_id) if team_id is not None else None
@@ -198,6 +207,7 @@ def load_site(session: Session, region: str = "FR", today: date | None = None) -
                 realm=_check(_REALM, realm, "realm"),
                 is_supervisor=is_sup,
                 team=team,
+                transport=_check(_TRANSPORT, transport, "transport"),
             )
         )
         ext_by_id[aid] = ext

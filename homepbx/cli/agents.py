@@ -28,6 +28,7 @@ def agent_row(agent: Agent) -> dict[str, object]:
         "billing_rate": str(agent.billing_rate),
         "billing_unit": agent.billing_unit.value,
         "spy_modes": agent.spy_modes,
+        "transport": agent.transport,
     }
 
 
@@ -37,7 +38,8 @@ def show_credentials(creds: SoftphoneSettings, as_json: bool) -> None:
         "display_name": creds.display_name,
         "server": creds.server,
         "port": creds.port,
-        "transport": f"{creds.transport} (or tls on port {creds.tls_port})" if creds.tls_port else creds.transport,
+        "transport": creds.transport,
+        "media_encryption": "srtp (sdes), mandatory" if creds.srtp else "none",
         "username": creds.username,
         "password": creds.password,
         "realm": creds.realm,
@@ -78,13 +80,17 @@ def agent() -> None:
 @click.option("--modes", "spy_modes", default=None,
               help="Supervisors: spy modes allowed, e.g. listen,whisper (default: listen,whisper,barge).")
 @onboarding_option
+@click.option("--transport", type=click.Choice(["tls", "udp", "tcp"]), default=None,
+              help="tls: TLS signalling and SRTP media (the default, sip.agent_transport); udp or tcp: "
+                   "clear text, for a legacy desk phone (refused when the site sets sip.allow_clear_text = false).")
 @json_option
 @pass_app
 def add(app: AppContext, extension: str, display_name: str, email: str, team: str | None, role: str,
         employment: str, billing_rate: str, billing_unit: str, spy_modes: str | None, onboarding_dir: Path | None,
-        as_json: bool) -> None:
+        transport: str | None, as_json: bool) -> None:
     """Add an agent (or supervisor) and print their softphone settings, password included, once."""
-    spec = AgentSpec(extension, display_name, email, team, role, employment, billing_rate, billing_unit, spy_modes)  # type: ignore[arg-type]
+    spec = AgentSpec(extension, display_name, email, team, role, employment, billing_rate, billing_unit,  # type: ignore[arg-type]
+                     spy_modes, transport)
     if onboarding_dir is not None:
         from .. import onboarding
 
@@ -218,15 +224,23 @@ def onboarding_(app: AppContext, extension: str, out_dir: Path, as_json: bool) -
 @click.option("--rate", "billing_rate", default=None)
 @click.option("--unit", "billing_unit", type=click.Choice(["minute", "call"]), default=None)
 @click.option("--modes", "spy_modes", default=None, help="Supervisors: spy modes allowed.")
+@click.option("--transport", type=click.Choice(["tls", "udp", "tcp"]), default=None,
+              help="tls: TLS signalling and SRTP media ; udp or tcp: "
+                   "clear text, for a legacy desk phone (refused when the site sets sip.allow_clear_text = false).")
 @pass_app
 def update(app: AppContext, extension: str, display_name: str | None, email: str | None, team: str | None,
            no_team: bool, employment: str | None, billing_rate: str | None, billing_unit: str | None,
-           spy_modes: str | None) -> None:
-    """Change an agent's name, e-mail, team, employment or billing."""
+           spy_modes: str | None, transport: str | None) -> None:
+    """Change an agent's name, e-mail, team, employment, billing or transport.
+
+    A new transport takes effect at the next `homepbx apply`: give the agent their new softphone
+    settings first (`homepbx agent onboarding EXT`).
+    """
     with app.session() as session:
         provisioning.update_agent(session, extension, display_name=display_name, email=email, team=team,
                                   clear_team=no_team, employment=employment, billing_rate=billing_rate,
-                                  billing_unit=billing_unit, spy_modes=spy_modes)
+                                  billing_unit=billing_unit, spy_modes=spy_modes, transport=transport,
+                                  settings=app.settings)
     click.echo(f"Agent {extension} updated.")
     hint_apply()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .. import config, names
+from .. import config, names, sip_options, sip_tls
 from .. import db as database
 from ..errors import InvalidInput
 from .common import AppContext, pass_app
@@ -65,10 +65,19 @@ def _warn_hostname() -> None:
 @click.option("--asterisk-config-dir", default=None, help="Where `apply` writes Asterisk's files.")
 @click.option("--backend", type=click.Choice(["asterisk", "freeswitch"]), default=None,
               help="The PBX of the site (default: asterisk).")
+@click.option("--tls-cert", default=None,
+              help="The PBX's TLS certificate (PEM, full chain) for the SIP domain: agents use TLS + SRTP.")
+@click.option("--tls-key", default=None, help="The private key of --tls-cert (PEM).")
 @pass_app
 def init(app: AppContext, database_url: str | None, sip_domain: str | None, public_address: str | None,
-         asterisk_config_dir: str | None, backend: str | None) -> None:
-    """Create the settings file (with new AMI and ESL secrets) if missing, and create or upgrade the database."""
+         asterisk_config_dir: str | None, backend: str | None, tls_cert: str | None, tls_key: str | None) -> None:
+    """Create the settings file (with new AMI and ESL secrets) if missing, and create or upgrade the database.
+
+    Agents connect over TLS with SRTP media by default: the PBX needs a certificate for the name
+    agents type (--tls-cert/--tls-key, or sip.tls_cert_file/sip.tls_key_file later, e.g. from
+    Let's Encrypt). FreeSWITCH sites start in clear text (sip.agent_transport = "udp"): their
+    TLS profile is not rendered yet.
+    """
     path = Path(app.config_path) if app.config_path else config.DEFAULT_PATH
     if not path.exists():
         base = config.Settings()
@@ -77,6 +86,15 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
             sip = replace(sip, domain=names.hostname(sip_domain, "SIP domain"))
         if public_address:
             sip = replace(sip, public_address=names.hostname(public_address, "public address"))
+        if bool(tls_cert) != bool(tls_key):
+            raise InvalidInput("Give both --tls-cert and --tls-key, or neither.", field="tls")
+        if tls_cert and tls_key:
+            cert, key = Path(tls_cert).absolute(), Path(tls_key).absolute()
+            sip_tls.usable(cert, key)
+            sip = replace(sip, tls_cert_file=str(cert), tls_key_file=str(key))
+            sip_options.tls_files(replace(base, sip=sip))
+        if backend == "freeswitch":
+            sip = replace(sip, agent_transport="udp")
         if asterisk_config_dir:
             asterisk = replace(asterisk, config_dir=asterisk_config_dir)
         settings = replace(
@@ -90,13 +108,18 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
         )
         write_settings_file(path, settings)
         click.echo(f"Wrote settings to {path}.")
-    elif any((database_url, sip_domain, public_address, asterisk_config_dir, backend)):
+    elif any((database_url, sip_domain, public_address, asterisk_config_dir, backend, tls_cert, tls_key)):
         raise InvalidInput(f"The settings file {path} already exists: edit it instead of passing options.")
     app.config_path = str(path)
     url = app.settings.database.url
     database.upgrade(url)
     click.echo(f"Database ready at {url} (schema {database.current_revision(url)}).")
     click.echo("Next: `homepbx team add NAME`, `homepbx agent add EXT --name NAME`, then `homepbx apply`.")
+    sip = app.settings.sip
+    if sip.agent_transport == "tls" and not sip.tls_cert_file:
+        click.echo(f"Agents connect over TLS (port {sip.tls_port}) with SRTP media: before `homepbx apply`, set "
+                   f"sip.tls_cert_file and sip.tls_key_file in {path} to a certificate and key (PEM) for "
+                   f"{sip.public_address or sip.domain}.", err=True)
     _warn_hostname()
 
 

@@ -89,7 +89,9 @@ class FreeswitchLab:
         base = self.settings
         sip = replace(base.sip, domain=self.address, public_address=self.address, bind_address=self.address,
                       udp_port=SIP_PORT, tcp_port=SIP_PORT, tls_port=TLS_PORT,
-                      tls_cert_file="", tls_key_file="", local_net=())
+                      tls_cert_file="", tls_key_file="", local_net=(),
+                      # FreeSWITCH's TLS profile is not rendered yet (homepbx.freeswitch.render).
+                      agent_transport="udp")
         freeswitch = replace(base.freeswitch, root=str(self.chroot.path), config_dir=CONF_DIR,
                              recordings_dir=RECORDINGS_DIR, log_dir=LOG_DIR, db_dir=DB_DIR,
                              rtp_start_port=RTP_PORTS[0], rtp_end_port=RTP_PORTS[1])

@@ -97,9 +97,25 @@ class LabSite:
         path.write_text("; lab test accounts (tests/lab/site.py)\n" + "\n".join(blocks), encoding="utf-8")
         self._local_changed = True
 
+    def transport(self, extension: str) -> str:
+        """The extension's transport as homepbx provisioned it (tls, udp or tcp)."""
+        if extension in self._outside:
+            return "udp"  # the lab's own stand-in callers (add_outside_caller)
+        shown = json.loads(self.run("agent", "show", extension, "--json").stdout)
+        return str(shown["transport"])
+
     def phone(self, extension: str, tone_hz: int, password: str | None = None, **options: Any) -> PhoneConfig:
-        """A softphone config for a provisioned extension (use with the `softphone` factory)."""
-        options.setdefault("sip_port", self.settings.sip.udp_port)
+        """A softphone config for a provisioned extension (use with the `softphone` factory).
+
+        The phone connects as homepbx told the agent to: TLS with mandatory SRTP (checking the
+        lab's certificate) unless the agent was opted into clear text; `options` override.
+        """
+        sip = self.settings.sip
+        transport = options.setdefault("transport", self.transport(extension))
+        options.setdefault("sip_port", {"tls": sip.tls_port, "tcp": sip.tcp_port}.get(transport, sip.udp_port))
+        if transport == "tls":
+            options.setdefault("srtp", True)
+            options.setdefault("ca_file", sip.tls_cert_file)
         return PhoneConfig(
             name=extension,
             username=extension,

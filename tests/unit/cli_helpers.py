@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,3 +64,33 @@ def assert_plain_error(res: Result, code: int = 2) -> None:
     lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("Error:") and lines[0].endswith("."), lines[0]
+
+
+@functools.cache
+def tls_pair() -> tuple[Path, Path]:
+    """A self-signed certificate and its key for pbx.example.com, made once per test process."""
+    folder = Path(tempfile.mkdtemp(prefix="homepbx-test-tls-"))
+    cert, key = folder / "pbx.crt", folder / "pbx.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "30", "-subj", "/CN=pbx.example.com", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def make_cli(tmp_path: Path, url: str) -> Cli:
+    """`homepbx init` a site in `tmp_path` (database `url`, Asterisk files in tmp_path/asterisk,
+    a TLS certificate so agents' default TLS + SRTP renders); the CLI bound to its settings."""
+    cfg = tmp_path / "homepbx.toml"
+    cli = Cli(cfg)
+    cert, key = tls_pair()
+    res = cli("init", "--database-url", url, "--sip-domain", "pbx.example.com",
+              "--asterisk-config-dir", str(tmp_path / "asterisk"), "--tls-cert", str(cert), "--tls-key", str(key))
+    assert res.exit_code == 0, res.stderr
+    return cli
+
+
+def url_of(cli: Cli) -> str:
+    """The database URL of the site `cli` runs on."""
+    from homepbx import config
+
+    return config.load(cli.config_path).database.url

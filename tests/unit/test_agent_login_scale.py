@@ -14,7 +14,7 @@ import pytest
 from .cli_helpers import Cli
 from .fake_ami import Action, Connection, fake_ami_in_thread
 from .test_agent_state import FakeQueues, Member
-from .test_cli_provisioning import make_cli
+from .cli_helpers import make_cli
 from .test_supervision import point_at
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from .cli_helpers import Cli, assert_plain_error, db_fingerprint
 from .fake_ami import Action, Connection, FakeAmi, fake_ami_in_thread
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 from .test_supervision import point_at
 
 

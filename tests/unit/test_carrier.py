@@ -18,7 +18,7 @@ from homepbx.asterisk.render import render_site
 from homepbx.credentials import md5_cred
 
 from .cli_helpers import Cli, assert_plain_error, db_fingerprint
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 
 SECRET = "S3cret-carrier"
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
 from .cli_helpers import Cli, assert_plain_error
-from .test_cli_provisioning import make_cli
+from .cli_helpers import make_cli
 
 
 def tree_digest(directory: Path) -> dict[str, str]:
@@ -116,6 +117,11 @@ def test_apply_creates_the_folders_asterisk_writes_records_into(site: Cli, tmp_p
     (tmp_path / "root" / "etc" / "asterisk").mkdir(parents=True)
     (tmp_path / "root" / "var" / "log" / "asterisk").mkdir(parents=True)
     settings = config.load(site.config_path)
+    # The certificate too is read where Asterisk reads it: below its root.
+    for pem in (settings.sip.tls_cert_file, settings.sip.tls_key_file):
+        inside = settings.host_path(pem)
+        inside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pem, inside)
     log_dir = settings.host_path(settings.asterisk.log_dir)
     rec_dir = settings.host_path(settings.asterisk.recordings_dir)
     assert not (log_dir / "cel-custom").exists() and not rec_dir.exists()

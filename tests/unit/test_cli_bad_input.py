@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from .cli_helpers import Cli, assert_plain_error, db_fingerprint
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 
 
 @pytest.fixture

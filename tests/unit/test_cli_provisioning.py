@@ -12,16 +12,7 @@ from sqlalchemy import select
 from homepbx import credentials, db
 from homepbx.models import Agent, AuditEntry
 
-from .cli_helpers import Cli, assert_plain_error, db_fingerprint
-
-
-def make_cli(tmp_path: Path, url: str) -> Cli:
-    cfg = tmp_path / "homepbx.toml"
-    cli = Cli(cfg)
-    res = cli("init", "--database-url", url, "--sip-domain", "pbx.example.com",
-              "--asterisk-config-dir", str(tmp_path / "asterisk"))
-    assert res.exit_code == 0, res.stderr
-    return cli
+from .cli_helpers import Cli, assert_plain_error, db_fingerprint, make_cli, url_of
 
 
 @pytest.fixture
@@ -33,12 +24,6 @@ def cli(tmp_path: Path, sqlite_url: str) -> Cli:
 def cli_any(tmp_path: Path, any_db_url: str) -> Cli:
     """The CLI on SQLite and on PostgreSQL."""
     return make_cli(tmp_path, any_db_url)
-
-
-def url_of(cli: Cli) -> str:
-    from homepbx import config
-
-    return config.load(cli.config_path).database.url
 
 
 def test_init_writes_private_settings_with_a_secret_and_creates_the_schema(tmp_path: Path, sqlite_url: str) -> None:
@@ -75,7 +60,9 @@ def test_agent_add_shows_credentials_once_and_stores_only_the_digest(cli_any: Cl
     res = cli("agent", "add", "1001", "--name", "Clémence Dupré", "--team", "sales", "--email", "c@example.com", "--json")
     assert res.exit_code == 0, res.stderr
     shown = json.loads(res.stdout)
-    assert shown["username"] == "1001" and shown["server"] == "pbx.example.com" and shown["port"] == 5060
+    assert shown["username"] == "1001" and shown["server"] == "pbx.example.com"
+    # Encrypted by default: TLS on its port, SRTP required.
+    assert (shown["transport"], shown["port"], shown["media_encryption"]) == ("tls", 5061, "srtp (sdes), mandatory")
     password = shown["password"]
     assert len(password) >= 16
     with db.session_scope(url_of(cli)) as s:
@@ -238,16 +225,13 @@ def test_import_with_one_bad_row_changes_nothing_and_names_the_row(cli_any: Cli,
     assert db_fingerprint(url_of(cli)) == before
 
 
-@pytest.mark.parametrize("backend,cert,offered", [
-    ("asterisk", "/etc/asterisk/keys/pbx.crt", 5061),
-    ("asterisk", "", 0),  # no certificate: no TLS transport is rendered
-    ("freeswitch", "/etc/freeswitch/tls/pbx.crt", 0),  # FreeSWITCH's TLS profile is not rendered yet
-])
-def test_credentials_offer_tls_only_where_the_pbx_listens_for_it(backend: str, cert: str, offered: int) -> None:
+@pytest.mark.parametrize("transport,port,srtp", [("tls", 5061, True), ("udp", 5060, False), ("tcp", 5070, False)])
+def test_credentials_follow_the_agents_transport(transport: str, port: int, srtp: bool) -> None:
     from homepbx.config import Settings, SipSettings
     from homepbx.models import Agent
     from homepbx.provisioning import softphone_settings
 
-    sip = SipSettings(domain="pbx.example.com", tls_cert_file=cert, tls_key_file=cert.replace(".crt", ".key"))
-    creds = softphone_settings(Settings(backend=backend, sip=sip), Agent(extension="1001", display_name="Ann"), "pw")
-    assert creds.tls_port == offered
+    sip = SipSettings(domain="pbx.example.com", tcp_port=5070)
+    agent = Agent(extension="1001", display_name="Ann", transport=transport)
+    creds = softphone_settings(Settings(sip=sip), agent, "pw")
+    assert (creds.transport, creds.port, creds.srtp) == (transport, port, srtp)

@@ -115,3 +115,25 @@ def test_0006_builds_the_rollups_of_stored_records_and_goes_back(any_db_url: str
     assert db.current_revision(any_db_url) == db.head_revision()
     assert snapshot(any_db_url) == kept
     assert "ix_agent_events_state" in {i["name"] for i in inspect(db.engine_for(any_db_url)).get_indexes("agent_events")}
+
+
+def test_0012_keeps_existing_agents_in_clear_text_and_new_ones_get_tls(any_db_url: str) -> None:
+    """Agents from before 0012 registered over UDP without SRTP: switching them silently would cut
+    them off at the next apply. Rows inserted afterwards without a transport get TLS."""
+    from sqlalchemy import text
+
+    _migrate_to(any_db_url, "0011")
+    insert = ("INSERT INTO agents (extension, display_name, email, role, enabled, employment, billing_rate, "
+              "billing_unit, md5_cred, realm, spy_modes, created_at, updated_at) VALUES "
+              "(:ext, 'A', '', 'agent', :yes, 'employee', 0, 'minute', :md5, 'homepbx', '', :now, :now)")
+    from datetime import datetime
+
+    values = {"md5": "0" * 32, "now": datetime(2026, 1, 1), "yes": True}
+    with db.engine_for(any_db_url).begin() as conn:
+        conn.execute(text(insert), {**values, "ext": "1001"})
+    _migrate_to(any_db_url, "0012")
+    with db.engine_for(any_db_url).begin() as conn:
+        conn.execute(text(insert), {**values, "ext": "1002"})
+        rows = dict(conn.execute(text("SELECT extension, transport FROM agents")).all())
+    assert rows == {"1001": "udp", "1002": "tls"}
+    _migrate_to(any_db_url, "0011", "downgrade")

@@ -15,7 +15,7 @@ from homepbx import credentials, onboarding
 from homepbx.provisioning import SoftphoneSettings
 
 from .cli_helpers import Cli, assert_plain_error, db_fingerprint
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 
 NS = {"lp": onboarding.LPCONFIG_NS}
 
@@ -31,6 +31,10 @@ def entries(xml: bytes, section: str) -> dict[str, str]:
     sec = root.find(f"lp:section[@name='{section}']", NS)
     assert sec is not None, section
     return {e.get("name"): e.text or "" for e in sec.findall("lp:entry", NS)}  # type: ignore[misc]
+
+
+def sections(xml: bytes) -> set[str]:
+    return {sec.get("name", "") for sec in ET.fromstring(xml).findall("lp:section", NS)}
 
 
 def png_modules(data: bytes, scale: int = 8, border: int = 4) -> list[list[int]]:
@@ -67,18 +71,24 @@ def png_modules(data: bytes, scale: int = 8, border: int = 4) -> list[list[int]]
             for r in range(size)]
 
 
-def creds(tls_port: int = 0) -> SoftphoneSettings:
-    return SoftphoneSettings("1001", "Tom & Jerry's", "1001", "pw&<x>", "pbx.example.com", 5060, "udp", tls_port,
+def creds(transport: str = "udp") -> SoftphoneSettings:
+    port, srtp = (5061, True) if transport == "tls" else (5060, False)
+    return SoftphoneSettings("1001", "Tom & Jerry's", "1001", "pw&<x>", "pbx.example.com", port, transport, srtp,
                              "pbx.example.com")
 
 
-def test_the_account_uses_tls_only_when_the_pbx_offers_it() -> None:
-    assert (onboarding.Account.of(creds()).transport, onboarding.Account.of(creds()).port) == ("udp", 5060)
-    tls = onboarding.Account.of(creds(tls_port=5061))
-    assert (tls.transport, tls.port) == ("tls", 5061)
-    xml = entries(onboarding.linphone_xml(tls), "proxy_0")
-    assert xml["reg_proxy"] == "<sip:pbx.example.com:5061;transport=tls>"
-    assert "transport: tls" in onboarding.qr_payload(tls) and "port: 5061" in onboarding.qr_payload(tls)
+def test_a_tls_account_says_tls_its_port_and_mandatory_srtp_everywhere() -> None:
+    clear = onboarding.Account.of(creds())
+    assert (clear.transport, clear.port, clear.srtp) == ("udp", 5060, False)
+    assert "sip" not in sections(onboarding.linphone_xml(clear))  # no media encryption asked
+    tls = onboarding.Account.of(creds("tls"))
+    assert (tls.transport, tls.port, tls.srtp) == ("tls", 5061, True)
+    xml = onboarding.linphone_xml(tls)
+    assert entries(xml, "proxy_0")["reg_proxy"] == "<sip:pbx.example.com:5061;transport=tls>"
+    assert entries(xml, "sip") == {"media_encryption": "srtp", "media_encryption_mandatory": "1"}
+    payload = onboarding.qr_payload(tls)
+    assert "transport: tls" in payload and "port: 5061" in payload and "media encryption: SRTP (mandatory)" in payload
+    assert "Media encryption: SRTP (SDES), mandatory" in onboarding.sheet(tls)
 
 
 def test_values_are_escaped_by_the_xml_library() -> None:
@@ -91,7 +101,8 @@ def test_values_are_escaped_by_the_xml_library() -> None:
 def test_the_png_holds_the_qr_code_of_the_payload() -> None:
     payload = onboarding.qr_payload(onboarding.Account.of(creds()))
     assert payload.splitlines() == ["SIP account", "server: pbx.example.com", "port: 5060", "transport: udp",
-                                    "username: 1001", "password: pw&<x>", "realm: pbx.example.com"]
+                                    "media encryption: none", "username: 1001", "password: pw&<x>",
+                                    "realm: pbx.example.com"]
     # segno cannot decode: compare the PNG's modules with the library's own matrix of the payload.
     matrix = [[1 if v else 0 for v in row] for row in onboarding.qr_code(payload).matrix]
     assert png_modules(onboarding.qr_png(payload)) == matrix
@@ -105,16 +116,18 @@ def check_folder(folder: Path, password: str, display_name: str) -> None:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
     xml = (folder / "linphone.xml").read_bytes()
     proxy, auth = entries(xml, "proxy_0"), entries(xml, "auth_info_0")
-    assert proxy["reg_proxy"] == "<sip:pbx.example.com:5060;transport=udp>"
+    assert proxy["reg_proxy"] == "<sip:pbx.example.com:5061;transport=tls>"
+    assert entries(xml, "sip") == {"media_encryption": "srtp", "media_encryption_mandatory": "1"}
     assert proxy["reg_identity"] == f'"{display_name}" <sip:1001@pbx.example.com>'
     assert proxy["realm"] == auth["realm"] == "pbx.example.com"
     assert (auth["username"], auth["passwd"]) == ("1001", password)
-    payload = "\n".join(["SIP account", "server: pbx.example.com", "port: 5060", "transport: udp",
-                         "username: 1001", f"password: {password}", "realm: pbx.example.com"])
+    payload = "\n".join(["SIP account", "server: pbx.example.com", "port: 5061", "transport: tls",
+                         "media encryption: SRTP (mandatory)", "username: 1001", f"password: {password}",
+                         "realm: pbx.example.com"])
     matrix = [[1 if v else 0 for v in row] for row in onboarding.qr_code(payload).matrix]
     assert png_modules((folder / "qr.png").read_bytes()) == matrix
     text = (folder / "softphone.txt").read_text()
-    for line in ("Server:     pbx.example.com", "Port:       5060", "Transport:  UDP", "Username:   1001",
+    for line in ("Server:     pbx.example.com", "Port:       5061", "Transport:  TLS", "Username:   1001",
                  f"Password:   {password}", "Realm:      pbx.example.com", "Linphone"):
         assert line in text
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp folder left

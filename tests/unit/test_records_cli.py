@@ -15,7 +15,7 @@ from homepbx.models import AuditEntry, CallRecord, Recording
 
 from .cli_helpers import Cli
 from .records_data import day_one
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 from .test_records_reports import ingest, provision
 
 

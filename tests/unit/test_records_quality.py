@@ -32,7 +32,7 @@ from homepbx.records.store import store
 from homepbx.records.types import Batch, LineQuality
 
 from .cli_helpers import Cli, assert_plain_error
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 
 CAPTURE = Path(__file__).parent / "data" / "cel_quality_queue_call.csv"
 # Asterisk 22's CHANNEL(rtcp,all) at the end of that call.

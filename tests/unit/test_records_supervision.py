@@ -364,7 +364,7 @@ def test_reports_show_supervision(migrated_url: str) -> None:
 
 
 def test_report_commands_show_supervision(tmp_path: Any, any_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from .test_cli_provisioning import make_cli, url_of
+    from .cli_helpers import make_cli, url_of
 
     monkeypatch.setenv("COLUMNS", "300")  # the terminal table: one line per call
     cli = make_cli(tmp_path, any_db_url)

@@ -47,7 +47,9 @@ def small_site(url: str, reverse: bool = False) -> None:
         people = [
             Agent(extension="1001", display_name="Alice Martin", team_id=team.id, md5_cred=md5("1001"), realm="homepbx"),
             Agent(extension="1002", display_name="Bruno Élan", team_id=team.id, md5_cred=md5("1002"), realm="homepbx"),
-            Agent(extension="1003", display_name="Chloé O'Brien", team_id=team.id, md5_cred=md5("1003"), realm="homepbx"),
+            # A legacy desk phone opted into clear text; the others use the default TLS + SRTP.
+            Agent(extension="1003", display_name="Chloé O'Brien", team_id=team.id, md5_cred=md5("1003"), realm="homepbx",
+                  transport="udp"),
             Agent(
                 extension="1900",
                 display_name="Sue Visor",
@@ -109,7 +111,7 @@ def test_disabled_agents_have_no_account_and_no_extension(url: str) -> None:
     files = render(url)
     assert "1002" not in files["pjsip.conf"]
     assert "1002" not in files["extensions.conf"]
-    assert "[1001](homepbx-agent)" in files["pjsip.conf"]
+    assert "[1001](homepbx-agent-tls)" in files["pjsip.conf"]
 
 
 def _contexts(text: str) -> dict[str, list[str]]:
@@ -274,4 +276,4 @@ def test_ten_thousand_agents_render(url: str) -> None:
     # How fast is bench/render.py's question: a timed assertion here would flake on a loaded machine.
     build_large_site(url)
     files = render(url)
-    assert files["pjsip.conf"].count("(homepbx-agent)\n") == 10_000 - len(range(0, 10_000, 97))
+    assert files["pjsip.conf"].count("(homepbx-agent-tls)\n") == 10_000 - len(range(0, 10_000, 97))

@@ -60,12 +60,16 @@ def small_site(url: str, reverse: bool = False) -> None:
         sales, support = Team(name="sales"), Team(name="support")
         s.add_all([sales, support])
         s.flush()
+        # Clear text: FreeSWITCH sites render no TLS profile yet (and refuse TLS agents).
         people = [
-            Agent(extension="1001", display_name="Tom & Jerry's", team_id=sales.id, md5_cred=md5("1001"), realm="homepbx"),
-            Agent(extension="1002", display_name="Bruno Élan", team_id=sales.id, md5_cred=md5("1002"), realm="homepbx"),
-            Agent(extension="1003", display_name="Chloé O'Brien", team_id=support.id, md5_cred=md5("1003"), realm="homepbx"),
+            Agent(extension="1001", display_name="Tom & Jerry's", team_id=sales.id, md5_cred=md5("1001"), realm="homepbx",
+                  transport="udp"),
+            Agent(extension="1002", display_name="Bruno Élan", team_id=sales.id, md5_cred=md5("1002"), realm="homepbx",
+                  transport="udp"),
+            Agent(extension="1003", display_name="Chloé O'Brien", team_id=support.id, md5_cred=md5("1003"), realm="homepbx",
+                  transport="udp"),
             Agent(extension="1900", display_name="Sue Visor", role=Role.supervisor, spy_modes="listen,whisper",
-                  team_id=sales.id, md5_cred=md5("1900"), realm="homepbx"),
+                  team_id=sales.id, md5_cred=md5("1900"), realm="homepbx", transport="udp"),
         ]
         for a in reversed(people) if reverse else people:
             s.add(a)

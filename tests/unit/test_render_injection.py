@@ -93,6 +93,7 @@ def sites(draw) -> Site:  # type: ignore[no-untyped-def]
         agents.append(AgentView(
             extension=ext, display_name=draw(display_names), md5_cred=md5(ext), realm="homepbx",
             is_supervisor=i == 0, team=draw(st.sampled_from(team_names)),
+            transport=draw(st.sampled_from(("tls", "udp", "tcp"))),
         ))
     teams = tuple(
         TeamView(t, tuple(a.extension for a in agents if a.team == t and not a.is_supervisor)) for t in sorted(team_names)
@@ -108,7 +109,7 @@ def expected_pjsip(site: Site) -> list[tuple[str, str | None, list[tuple[str, st
     for a in site.agents:
         endpoint = [("context", f"homepbx-sup-{a.extension}")] if a.is_supervisor else []
         endpoint += [("auth", a.extension), ("aors", a.extension), ("callerid", f'"{a.display_name}" <{a.extension}>')]
-        out.append((a.extension, "homepbx-agent", endpoint))
+        out.append((a.extension, "homepbx-agent-tls" if a.transport == "tls" else "homepbx-agent", endpoint))
         out.append((a.extension, "homepbx-auth", [("username", a.extension), ("realm", a.realm), ("md5_cred", a.md5_cred)]))
         out.append((a.extension, "homepbx-aor", []))
     return out

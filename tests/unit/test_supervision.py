@@ -20,7 +20,7 @@ from homepbx.pbx import SPY_MODES, SpyPlan
 
 from .cli_helpers import Cli, assert_plain_error, db_fingerprint
 from .fake_ami import Action, Connection, FakeAmi, fake_ami_in_thread
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 
 AGENT_CHANNEL = "PJSIP/1001-0000002a"
 

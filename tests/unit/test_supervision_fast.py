@@ -27,7 +27,7 @@ from homepbx.errors import HomepbxError, InvalidInput, NotFound, OperationalErro
 
 from .cli_helpers import Cli, assert_plain_error
 from .fake_ami import FakeAmi
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 from .test_supervision import AGENT_CHANNEL, ami, cli, point_at, spy_entries  # noqa: F401 - fixtures
 
 PROVISION = (

@@ -29,7 +29,7 @@ from homepbx.web.server import in_thread
 
 from .cli_helpers import Cli, assert_plain_error
 from .fake_ami import FakeAmi, fake_ami_in_thread
-from .test_cli_provisioning import make_cli, url_of
+from .cli_helpers import make_cli, url_of
 from .test_supervision import channels_script, originate_script, point_at
 
 PASSWORD = "correct horse battery"

@@ -29,6 +29,8 @@ class Options:
     tls_bind: str
     tls_cert_file: str
     tls_key_file: str
+    tls_method: str
+    tls_ciphers: str
     public_address: str
     local_net: tuple[str, ...]
     rtp_timeout: int
@@ -69,6 +71,8 @@ def options_from(settings: Settings) -> Options:
         tls_bind=_bind(bind, check.port(sip.tls_port, "sip.tls_port")),
         tls_cert_file=cert,
         tls_key_file=key,
+        tls_method=check.tls_min_version(settings),
+        tls_ciphers=check.tls_ciphers(settings),
         public_address=check.public_address(settings),
         local_net=check.local_net(settings),
         rtp_timeout=rtp_timeout,

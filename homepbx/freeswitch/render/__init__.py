@@ -148,7 +148,16 @@ def render_files(site: Site, options: Options) -> dict[str, str]:
 def render_site(session: Session, settings: Settings) -> dict[str, str]:
     """Map each managed file (path relative to FreeSWITCH's conf dir) to its text."""
     options = options_from(settings)
-    return render_files(load_site(session), options)
+    site = load_site(session)
+    encrypted = [a.extension for a in site.agents if a.srtp]
+    if encrypted:
+        # Rendering them in clear text would be a silent downgrade: say so instead.
+        shown = ", ".join(encrypted[:5]) + (f" and {len(encrypted) - 5} more" if len(encrypted) > 5 else "")
+        raise InvalidInput(
+            f"FreeSWITCH sites do not render TLS and SRTP for agents yet, and {shown} "
+            f"{'uses' if len(encrypted) == 1 else 'use'} TLS: set sip.agent_transport = \"udp\" and move "
+            "them with `homepbx agent update EXT --transport udp`.", field="transport")
+    return render_files(site, options)
 
 
 __all__ = [
