@@ -37,8 +37,9 @@ class SipSettings:
     # PEM files as the PBX reads them (below its root). Needed as soon as one agent uses TLS.
     tls_cert_file: str = ""
     tls_key_file: str = ""
-    # The oldest TLS version accepted: "tlsv1_2" or "tlsv1_3" (older ones are broken).
-    tls_min_version: str = "tlsv1_2"
+    # The TLS version agents use: "tlsv1_2" or "tlsv1_3". Asterisk's `method` accepts exactly
+    # that version (measured: tlsv1_2 refuses 1.3 and 1.1); every softphone has TLS 1.2.
+    tls_method: str = "tlsv1_2"
     # OpenSSL cipher list for TLS 1.2 ("" = OpenSSL's defaults, which are sound).
     tls_ciphers: str = ""
     # How agents added without --transport connect: "tls" (TLS + SRTP, mandatory) or, for a

@@ -101,18 +101,18 @@ def local_net(settings: Settings) -> tuple[str, ...]:
     return tuple(network(n, "sip.local_net") for n in settings.sip.local_net)
 
 
-TLS_MIN_VERSIONS = ("tlsv1_2", "tlsv1_3")
+TLS_METHODS = ("tlsv1_2", "tlsv1_3")
 CLEAR_TRANSPORTS = ("udp", "tcp")
 # An OpenSSL cipher list: names joined by ':' with '!', '+', '-', '@' modifiers; nothing a
 # config line or XML attribute could end at.
 _CIPHERS = re.compile(r"[A-Za-z0-9_@=.+!-]+(:[A-Za-z0-9_@=.+!-]+)*")
 
 
-def tls_min_version(settings: Settings) -> str:
-    """sip.tls_min_version: the oldest TLS version agents may use."""
-    value = settings.sip.tls_min_version
-    if value not in TLS_MIN_VERSIONS:
-        raise fail("sip.tls_min_version", value, " or ".join(TLS_MIN_VERSIONS))
+def tls_method(settings: Settings) -> str:
+    """sip.tls_method: the one TLS version agents use (tlsv1_2 or tlsv1_3)."""
+    value = settings.sip.tls_method
+    if value not in TLS_METHODS:
+        raise fail("sip.tls_method", value, " or ".join(TLS_METHODS))
     return value
 
 

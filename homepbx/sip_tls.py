@@ -57,7 +57,7 @@ def check_site(settings: Settings, transports: dict[str, str]) -> tuple[str, str
     """
     cert, key = sip_options.tls_files(settings)
     sip_options.agent_transport(settings)
-    sip_options.tls_min_version(settings)
+    sip_options.tls_method(settings)
     sip_options.tls_ciphers(settings)
     clear = sorted(ext for ext, t in transports.items() if is_clear(t))
     if clear and not settings.sip.allow_clear_text:

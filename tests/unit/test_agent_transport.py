@@ -118,7 +118,7 @@ def test_an_unusable_certificate_is_refused_and_nothing_is_written(cli: Cli, tmp
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [
-    ("tls_min_version", "sslv3", "must be tlsv1_2 or tlsv1_3"),
+    ("tls_method", "sslv3", "must be tlsv1_2 or tlsv1_3"),
     ("tls_ciphers", "HIGH\nfoo = bar", "OpenSSL cipher list"),
     ("agent_transport", "wss", "must be tls, udp or tcp"),
 ])
@@ -158,7 +158,7 @@ def test_init_checks_the_certificate_before_writing_anything(tmp_path: Path, sql
 def test_tls_agents_render_srtp_and_clear_ones_do_not(cli: Cli, tmp_path: Path) -> None:
     assert cli("agent", "add", "1001", "--name", "Ann").exit_code == 0
     assert cli("agent", "add", "1002", "--name", "Desk", "--transport", "udp").exit_code == 0
-    set_sip(cli, tls_min_version="tlsv1_3", tls_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20")
+    set_sip(cli, tls_method="tlsv1_3", tls_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20")
     assert cli("apply", "--no-reload").exit_code == 0
     pjsip = (tmp_path / "asterisk" / "pjsip.conf").read_text()
     assert "[1001](homepbx-agent-tls)" in pjsip and "[1002](homepbx-agent)" in pjsip

@@ -71,7 +71,7 @@ def options_from(settings: Settings) -> Options:
         tls_bind=_bind(bind, check.port(sip.tls_port, "sip.tls_port")),
         tls_cert_file=cert,
         tls_key_file=key,
-        tls_method=check.tls_min_version(settings),
+        tls_method=check.tls_method(settings),
         tls_ciphers=check.tls_ciphers(settings),
         public_address=check.public_address(settings),
         local_net=check.local_net(settings),
