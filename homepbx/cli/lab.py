@@ -195,6 +195,11 @@ def quickstart(app: AppContext, rebuild: bool, backend: str) -> None:
     click.echo("\nThe demo site is live. Register softphones with the settings above, then:")
     click.echo("  call 1002 from 1001; dial 500 to reach the support queue;")
     click.echo("  from 2001, dial *21 + an agent's extension to listen in (*22 whisper, *23 barge).")
+    cert = settings.sip.tls_cert_file
+    if cert and any(c.transport == "tls" for c in shown):
+        # A self-signed lab certificate: the softphone must trust it (or skip verification).
+        click.echo(f"The accounts use TLS with SRTP; the lab's certificate is self-signed: import "
+                   f"{settings.host_path(cert)} into the softphone or let it accept that certificate.")
     click.echo(f"Manage it with: export HOMEPBX_CONFIG={settings_path}")
     if settings.backend == "asterisk":
         click.echo(f"From outside: the simulated carrier trunk {DEMO_CARRIER} accepts calls sent from "

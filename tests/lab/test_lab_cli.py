@@ -76,10 +76,15 @@ def test_quickstart_prints_settings_that_register(lab_cli: Cli, lab: LabPBX,
     assert res.exit_code == 0, res.stderr
     blocks = re.findall(r"username\s+(\d+)\npassword\s+(\S+)", res.stdout)
     assert [u for u, _ in blocks] == ["1001", "1002", "2001"]
-    assert f"server        {LAB_ADDRESS}" in res.stdout
+    assert re.search(rf"^server\s+{re.escape(LAB_ADDRESS)}$", res.stdout, re.M), res.stdout
+    # Encrypted by default, and the printed settings say so.
+    assert len(re.findall(r"^transport\s+tls$", res.stdout, re.M)) == 3, res.stdout
+    assert len(re.findall(r"^port\s+5061$", res.stdout, re.M)) == 3, res.stdout
+    assert "self-signed" in res.stdout
     passwords = dict(blocks)
     for ext in ("1001", "2001"):
-        phone = softphone(f"qs-{ext}", username=ext, password=passwords[ext], tone_hz=AGENT_HZ)
+        phone = softphone(f"qs-{ext}", username=ext, password=passwords[ext], tone_hz=AGENT_HZ, transport="tls",
+                          sip_port=5061, srtp=True, ca_file=lab.tls_cert_file)
         phone.wait_registered(15)
     assert "support has 0 calls" in lab.rx("queue show support")
     # Run again: the same site, new passwords shown, the old ones refused after apply.
