@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,3 +254,27 @@ def rotate(session: SessionFactory, settings: Settings, extension: str,
     Onboarding always issues a new password: the current one is not stored, only its digest.
     """
     return issue(session, out_dir, extension, lambda s: provisioning.rotate_password(s, settings, extension))
+
+
+def add_agents(session: SessionFactory, settings: Settings, specs: Sequence[provisioning.AgentSpec],
+               labels: Sequence[str], out_dir: Path,
+               progress: Callable[[int], None] | None = None) -> tuple[list[SoftphoneSettings], list[Path]]:
+    """`provisioning.add_agents` (all or nothing) plus each agent's onboarding files in OUT/<extension>.
+
+    Every OUT/<extension> is checked before the database is touched; the folders are written
+    into one private staging folder before the commit and moved into place after it.
+    """
+    targets = [_target(out_dir, spec.extension) for spec in specs]
+    stage = Path(tempfile.mkdtemp(prefix=".import.", suffix=".tmp", dir=out_dir))
+    try:
+        with session() as s:
+            creds = provisioning.add_agents(s, settings, specs, labels, progress=progress)
+            for c in creds:
+                folder = stage / c.extension
+                folder.mkdir(mode=DIR_MODE)
+                write_files(folder, c)
+        for target in targets:
+            os.rename(stage / target.name, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return creds, targets

@@ -249,12 +249,14 @@ def update(app: AppContext, extension: str, display_name: str | None, email: str
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--credentials", "credentials_out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="New file to write the one-time passwords to (mode 0600).")
+@onboarding_option
 @pass_app
-def import_(app: AppContext, csv_file: Path, credentials_out: Path) -> None:
+def import_(app: AppContext, csv_file: Path, credentials_out: Path, onboarding_dir: Path | None) -> None:
     """Add agents in bulk from a CSV file; all or nothing.
 
     Columns: extension, display_name (required), email, team, role, employment, billing_rate,
-    billing_unit, spy_modes.
+    billing_unit, spy_modes, transport (tls, the default, or udp/tcp for clear text).
+    With --onboarding DIR, each agent's onboarding files also go to DIR/<extension>.
     """
     from rich.progress import Progress
 
@@ -263,16 +265,26 @@ def import_(app: AppContext, csv_file: Path, credentials_out: Path) -> None:
     specs, labels = agent_csv.read_agents(csv_file)
     tmp = agent_csv.open_private(credentials_out)
     try:
-        with Progress(transient=True) as progress, app.session() as session:
+        with Progress(transient=True) as progress:
             task = progress.add_task("Adding agents", total=len(specs))
-            creds = provisioning.add_agents(
-                session, app.settings, specs, labels, progress=lambda n: progress.update(task, completed=n)
-            )
+
+            def step(n: int) -> None:
+                progress.update(task, completed=n)
+
+            if onboarding_dir is not None:
+                from .. import onboarding
+
+                creds, _ = onboarding.add_agents(app.session, app.settings, specs, labels, onboarding_dir, step)
+            else:
+                with app.session() as session:
+                    creds = provisioning.add_agents(session, app.settings, specs, labels, progress=step)
             agent_csv.write_credentials(tmp, creds)
         tmp.rename(credentials_out)
     finally:
         tmp.unlink(missing_ok=True)
     click.echo(f"Added {len(creds)} agents; their passwords are in {credentials_out} (readable only by you).")
+    if onboarding_dir is not None:
+        show_onboarding(onboarding_dir)
     hint_apply()
 
 

@@ -221,3 +221,41 @@ def test_a_failure_while_writing_rolls_the_password_back(cli: Cli, tmp_path: Pat
     assert db_fingerprint(url_of(cli)) == before
     assert not (tmp_path / "1001").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".1001")]
+
+
+def test_import_writes_each_agents_onboarding_folder_with_the_password_in_the_credentials(
+        cli: Cli, tmp_path: Path) -> None:
+    import csv
+
+    src = tmp_path / "agents.csv"
+    src.write_text("extension,display_name,transport\n1001,Ann,\n1002,Desk phone,udp\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    res = cli("agent", "import", str(src), "--credentials", str(tmp_path / "creds.csv"), "--onboarding", str(out))
+    assert res.exit_code == 0, res.stderr
+    rows = {r["extension"]: r for r in csv.DictReader((tmp_path / "creds.csv").open())}
+    assert (rows["1001"]["transport"], rows["1001"]["srtp"]) == ("tls", "True")
+    assert (rows["1002"]["transport"], rows["1002"]["srtp"]) == ("udp", "False")
+    assert sorted(p.name for p in out.iterdir()) == ["1001", "1002"]  # and no staging folder left
+    for ext, uri in (("1001", "<sip:pbx.example.com:5061;transport=tls>"),
+                     ("1002", "<sip:pbx.example.com:5060;transport=udp>")):
+        folder = out / ext
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in folder.iterdir())
+        xml = (folder / "linphone.xml").read_bytes()
+        assert entries(xml, "auth_info_0")["passwd"] == rows[ext]["password"]
+        assert entries(xml, "proxy_0")["reg_proxy"] == uri
+
+
+def test_import_refuses_an_existing_onboarding_folder_before_adding_anyone(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "agents.csv"
+    src.write_text("extension,display_name\n1001,Ann\n1002,Bob\n")
+    out = tmp_path / "out"
+    (out / "1002").mkdir(parents=True)
+    before = db_fingerprint(url_of(cli))
+    res = cli("agent", "import", str(src), "--credentials", str(tmp_path / "creds.csv"), "--onboarding", str(out))
+    assert_plain_error(res)
+    assert "1002 already exists" in res.stderr
+    assert db_fingerprint(url_of(cli)) == before
+    assert sorted(p.name for p in out.iterdir()) == ["1002"]
+    assert not (tmp_path / "creds.csv").exists()
