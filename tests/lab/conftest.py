@@ -137,6 +137,8 @@ def fs_lab() -> Iterator[FreeswitchLab]:
         pytest.fail("The FreeSWITCH lab tests cannot run: the lab needs root.", pytrace=False)
     if not lab.is_built():
         pytest.skip(how_to_build(lab.root))
+    # The folders `homepbx apply` writes into: the first test may apply before FreeSWITCH starts.
+    lab.ensure_built()
     was_running = lab.status().running
     try:
         yield lab
