@@ -86,7 +86,7 @@ def test_a_queue_call_reaches_a_logged_in_agent_with_audio_both_ways(site: LabSi
     # The agent's own feature code logs them in (mod_callcenter: Available).
     agent.dial("*41")
     agent.wait_event("CALL_CLOSED", 10)
-    assert "Available" in _agent_row(fs_lab, AGENT)
+    _assert_logged_in(fs_lab, AGENT)
     caller.dial(QUEUE_EXT)
     caller.wait_event("CALL_ESTABLISHED", 15)
     agent.wait_event("CALL_ESTABLISHED", 15)
@@ -157,6 +157,25 @@ def test_apply_says_in_one_sentence_when_freeswitch_refuses_the_password(site: L
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "FreeSWITCH was not reloaded" in lines[0], res.stderr
     assert "Traceback" not in res.stderr
+
+
+def _assert_logged_in(lab: FreeswitchLab, extension: str) -> None:
+    """The agent's *41 made them Available; if not, show what FreeSWITCH did with that call.
+
+    Once (a full CI run, not reproduced in 5 runs since) the row still said Logged Out right
+    after the call: the message carries the dialplan's answer to tell a failed login from a
+    later reset next time.
+    """
+    deadline = time.monotonic() + 3
+    row = _agent_row(lab, extension)
+    while "Available" not in row and time.monotonic() < deadline:
+        time.sleep(0.2)
+        row = _agent_row(lab, extension)
+    if "Available" not in row:
+        log = lab.chroot.host("/var/log/freeswitch/freeswitch.log").read_text(errors="replace").splitlines()
+        calls = {line.split()[0] for line in log if f"{extension} <{extension}>->*41" in line}
+        story = [line[:200] for line in log if line.split()[:1] and line.split()[0] in calls][-25:]
+        raise AssertionError(f"{extension} is not Available after *41: {row}\n" + "\n".join(story))
 
 
 def _agent_row(lab: FreeswitchLab, extension: str) -> str:
