@@ -31,12 +31,20 @@ def write_settings_file(path: Path, settings: config.Settings) -> None:
 HOSTS_FILE = Path("/etc/hosts")
 
 
-def hostname_warning(hostname: str | None = None, hosts_file: Path = HOSTS_FILE) -> str | None:
-    """A warning when this server's host name is not in /etc/hosts, else None.
+def hostname_warning(hostname: str | None = None, hosts_file: Path = HOSTS_FILE,
+                     bind_address: str = "0.0.0.0") -> str | None:
+    """A warning when the PBX may look this server's host name up through DNS on every call, else None.
 
-    A PBX looks its own host name up to find "our address" (Asterisk does for every call leg
-    when RTP listens on every address): through DNS, each lookup can stall calls for seconds.
+    A PBX bound to every address looks its own host name up to find "our address" (Asterisk
+    does for every call leg), and with a loopback answer (Debian's `127.0.1.1 host`) it goes on
+    to look up A.ROOT-SERVERS.NET: through DNS, each lookup can stall calls for seconds. A
+    specific `sip.bind_address` needs no lookup; otherwise /etc/hosts must give the name a
+    non-loopback address.
     """
+    import ipaddress
+
+    if bind_address not in ("0.0.0.0", "::"):
+        return None
     name = hostname if hostname is not None else socket.gethostname()
     try:
         lines = hosts_file.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -46,14 +54,19 @@ def hostname_warning(hostname: str | None = None, hosts_file: Path = HOSTS_FILE)
     for line in lines:
         fields = line.split("#", 1)[0].split()
         if len(fields) > 1 and wanted & {f.lower() for f in fields[1:]}:
-            return None
-    return (f"Warning: this server's host name {name!r} is not in {hosts_file}: the PBX may look it up "
-            f"through DNS on every call, and a slow resolver then stalls calls. Add a line "
-            f"'<this server's address> {name}' to {hosts_file}, or set sip.bind_address to that address.")
+            try:
+                if not ipaddress.ip_address(fields[0]).is_loopback:
+                    return None
+            except ValueError:
+                continue
+    return (f"Warning: sip.bind_address is every address and {hosts_file} gives this server's host name "
+            f"{name!r} no address of its own (none, or only a loopback one): the PBX may look it up through "
+            f"DNS on every call, and a slow resolver then stalls calls. Set sip.bind_address to the address "
+            f"agents reach, or add a line '<that address> {name}' to {hosts_file}.")
 
 
-def _warn_hostname() -> None:
-    warning = hostname_warning()
+def _warn_hostname(settings: config.Settings) -> None:
+    warning = hostname_warning(bind_address=settings.sip.bind_address)
     if warning:
         click.echo(warning, err=True)
 
@@ -75,8 +88,7 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
 
     Agents connect over TLS with SRTP media by default: the PBX needs a certificate for the name
     agents type (--tls-cert/--tls-key, or sip.tls_cert_file/sip.tls_key_file later, e.g. from
-    Let's Encrypt). FreeSWITCH sites start in clear text (sip.agent_transport = "udp"): their
-    TLS profile is not rendered yet.
+    Let's Encrypt), on Asterisk and FreeSWITCH alike.
     """
     path = Path(app.config_path) if app.config_path else config.DEFAULT_PATH
     if not path.exists():
@@ -93,8 +105,6 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
             sip_tls.usable(cert, key)
             sip = replace(sip, tls_cert_file=str(cert), tls_key_file=str(key))
             sip_options.tls_files(replace(base, sip=sip))
-        if backend == "freeswitch":
-            sip = replace(sip, agent_transport="udp")
         if asterisk_config_dir:
             asterisk = replace(asterisk, config_dir=asterisk_config_dir)
         settings = replace(
@@ -120,7 +130,7 @@ def init(app: AppContext, database_url: str | None, sip_domain: str | None, publ
         click.echo(f"Agents connect over TLS (port {sip.tls_port}) with SRTP media: before `homepbx apply`, set "
                    f"sip.tls_cert_file and sip.tls_key_file in {path} to a certificate and key (PEM) for "
                    f"{sip.public_address or sip.domain}.", err=True)
-    _warn_hostname()
+    _warn_hostname(app.settings)
 
 
 @click.group("db")
@@ -206,4 +216,4 @@ def apply(app: AppContext, show_diff: bool, dry_run: bool, force: bool, no_reloa
         click.echo(f"Kept the replaced file as {backup}.")
     if out.reloaded:
         click.echo(f"Reloaded {out.pbx}: {'; '.join(out.reloaded)}.")
-    _warn_hostname()
+    _warn_hostname(app.settings)

@@ -75,6 +75,21 @@ def test_no_warning_when_the_host_name_is_in_hosts(tmp_path: Path) -> None:
     assert hostname_warning("pbx.example.org", hosts) is None
 
 
+def test_warning_when_hosts_gives_the_host_name_only_a_loopback_address(tmp_path: Path) -> None:
+    """Debian's installer writes `127.0.1.1 <host>`: Asterisk then still asks DNS for A.ROOT-SERVERS.NET."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.1.1 pbx.example.org pbx\n::1 localhost pbx\n")
+    assert hostname_warning("pbx", hosts) is not None
+    hosts.write_text("127.0.1.1 pbx\n192.0.2.10 pbx\n")
+    assert hostname_warning("pbx", hosts) is None
+
+
+def test_no_warning_with_a_specific_bind_address(tmp_path: Path) -> None:
+    # RTP bound to that address: no "our address" lookup at all (tests above: the template).
+    assert hostname_warning("pbx", tmp_path / "missing", bind_address="192.0.2.10") is None
+    assert hostname_warning("pbx", tmp_path / "missing", bind_address="::") is not None
+
+
 def test_warning_when_the_host_name_is_not_in_hosts(tmp_path: Path) -> None:
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n# 10.0.0.1 pbx\n")
