@@ -180,7 +180,8 @@ def test_supervisor_scope_and_modes_enforced_in_the_dialplan(url: str) -> None:
     assert _spy_codes(ext, "homepbx-sup-1901") == {"*232001"}
     assert _spy_codes(ext, "homepbx-agents") == set()
     assert _reachable_codes(ext, "homepbx-inbound") == set()
-    assert "context = homepbx-sup-1900" in files["pjsip.conf"]
+    # A TLS supervisor enters through the TLS gate, which sends them on to their own context.
+    assert "[1900](homepbx-agent-tls)\nset_var = HOMEPBX_CONTEXT=homepbx-sup-1900\n" in files["pjsip.conf"]
     # The spy prefix ends with "-": spying on 1001 never reaches 10010.
     assert "ChanSpy(PJSIP/1001-,qE)" in ext and "ChanSpy(PJSIP/1001-,qEw)" in ext
     # Every included context exists (Asterisk warns about missing ones).

@@ -107,7 +107,11 @@ def sites(draw) -> Site:  # type: ignore[no-untyped-def]
 def expected_pjsip(site: Site) -> list[tuple[str, str | None, list[tuple[str, str]]]]:
     out: list[tuple[str, str | None, list[tuple[str, str]]]] = []
     for a in site.agents:
-        endpoint = [("context", f"homepbx-sup-{a.extension}")] if a.is_supervisor else []
+        own = f"homepbx-sup-{a.extension}" if a.is_supervisor else "homepbx-agents"
+        if a.transport == "tls":
+            endpoint = [("set_var", f"HOMEPBX_CONTEXT={own}"), ("set_var", f"TRANSFER_CONTEXT={own}")]
+        else:
+            endpoint = [("context", own)] if a.is_supervisor else []
         endpoint += [("auth", a.extension), ("aors", a.extension), ("callerid", f'"{a.display_name}" <{a.extension}>')]
         out.append((a.extension, "homepbx-agent-tls" if a.transport == "tls" else "homepbx-agent", endpoint))
         out.append((a.extension, "homepbx-auth", [("username", a.extension), ("realm", a.realm), ("md5_cred", a.md5_cred)]))
@@ -166,7 +170,8 @@ def test_names_cannot_change_the_structure(site: Site) -> None:
                 assert app in ("Set(CHANNEL(hangup_handler_push)=homepbx-quality,qos,1)", "Return()",
                                "CELGenUserEvent(HOMEPBX_QOS,${CHANNEL(rtcp,all)})"), app
                 continue
-            if s.name.startswith("homepbx-agent-") or s.name in ("homepbx-queues", "homepbx-agents"):
+            if s.name.startswith("homepbx-agent-") or s.name in ("homepbx-queues", "homepbx-agents",
+                                                                   "homepbx-tls-only"):
                 # The agent feature codes use fixed dialplan functions (${CHANNEL(endpoint)}...);
                 # what remains once they are taken out must be one application as usual.
                 app = _strip_dialplan_expressions(app)
