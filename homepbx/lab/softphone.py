@@ -170,10 +170,11 @@ class Softphone:
     def dial(self, uri: str) -> str:
         """Call `uri` (a full SIP URI, or a user part dialled at the PBX)."""
         if not uri.startswith(("sip:", "sips:")):
-            uri = f"sip:{uri}@{self.config.address}"
-            if self.config.transport == "udp":
-                # The PBX may not listen on 5060 (the FreeSWITCH lab runs beside Asterisk's).
-                uri += f":{self.config.sip_port}"
+            # The PBX's port and transport this phone registered with: the FreeSWITCH lab does
+            # not listen on 5060, and a TLS phone's call (its SRTP keys) must not go out in clear.
+            uri = f"sip:{uri}@{self.config.address}:{self.config.sip_port}"
+            if self.config.transport != "udp":
+                uri += f";transport={self.config.transport}"
         return self.command("dial", uri)
 
     def answer(self) -> str:
