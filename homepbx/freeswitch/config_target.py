@@ -14,7 +14,8 @@ Reload choices, checked against mod_callcenter 1.10's source:
   agents keep their status (the XML never sets one).
 - sofia: `sofia profile homepbx rescan` picks up changed parameters; a changed address or
   port (vars.xml) needs `sofia profile homepbx restart`, which drops the profile's calls,
-  so homepbx leaves that to the administrator.
+  so homepbx leaves that to the administrator. So does a new certificate (tls/agent.pem,
+  tls/cafile.pem): sofia loads it when the profile starts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..pbx import FilePolicy
 from .render import PROFILE, render_site
+from .render.options import TLS_KEY_AND_CERT
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -34,14 +36,18 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 CALLCENTER = "autoload_configs/callcenter.conf.xml"
-# The ESL password; the accounts' digest hashes.
-SECRET_FILES = frozenset({"autoload_configs/event_socket.conf.xml", "directory/homepbx.xml"})
+# The ESL password; the accounts' digest hashes; sofia's TLS private key.
+SECRET_FILES = frozenset({"autoload_configs/event_socket.conf.xml", "directory/homepbx.xml", TLS_KEY_AND_CERT})
 
 _SECRET_VALUE = re.compile(r'(?P<key>name="(?:password|a1-hash)"\s+value=")[^"]*(?=")')
+# Any PEM private key block ("PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY", ...).
+_PRIVATE_KEY = re.compile(r"(?P<begin>-----BEGIN [A-Z ]*PRIVATE KEY-----\n).*?(?=-----END [A-Z ]*PRIVATE KEY-----)",
+                          re.DOTALL)
 
 
 def redact(name: str, text: str) -> str:
-    """`text` with every password and a1-hash value masked, for diffs."""
+    """`text` with every password, a1-hash value and private key masked, for diffs."""
+    text = _PRIVATE_KEY.sub(lambda m: m.group("begin") + "********\n", text)
     return _SECRET_VALUE.sub(lambda m: m.group("key") + "********", text)
 
 

@@ -84,14 +84,23 @@ class FreeswitchLab:
 
     # -- settings ----------------------------------------------------------------------------
 
+    @property
+    def tls_cert_file(self) -> str:
+        """The lab's self-signed certificate as FreeSWITCH sees it (one per address: it names it)."""
+        return f"{TLS_DIR}/homepbx-lab-{self.address}.crt"
+
+    @property
+    def tls_key_file(self) -> str:
+        """Its private key (0600), beside it."""
+        return f"{TLS_DIR}/homepbx-lab-{self.address}.key"
+
     def lab_settings(self) -> Settings:
         """`settings` pointed at the lab FreeSWITCH: backend, addresses, paths, ESL password."""
         base = self.settings
         sip = replace(base.sip, domain=self.address, public_address=self.address, bind_address=self.address,
                       udp_port=SIP_PORT, tcp_port=SIP_PORT, tls_port=TLS_PORT,
-                      tls_cert_file="", tls_key_file="", local_net=(),
-                      # FreeSWITCH's TLS profile is not rendered yet (homepbx.freeswitch.render).
-                      agent_transport="udp")
+                      tls_cert_file=self.tls_cert_file, tls_key_file=self.tls_key_file, local_net=(),
+                      agent_transport="tls")
         freeswitch = replace(base.freeswitch, root=str(self.chroot.path), config_dir=CONF_DIR,
                              recordings_dir=RECORDINGS_DIR, log_dir=LOG_DIR, db_dir=DB_DIR,
                              rtp_start_port=RTP_PORTS[0], rtp_end_port=RTP_PORTS[1])
@@ -121,7 +130,8 @@ class FreeswitchLab:
                 if not self.chroot.host(f"{CONF_DIR}/freeswitch.xml").is_file():
                     raise OperationalError(f"The FreeSWITCH lab has no configuration in {CONF_DIR}: "
                                            "run `homepbx apply` with the lab's settings first.")
-                check_ports_free(self.address, [("tcp", ESL_PORT), ("tcp", SIP_PORT), ("udp", SIP_PORT)],
+                check_ports_free(self.address, [("tcp", ESL_PORT), ("tcp", SIP_PORT), ("udp", SIP_PORT),
+                                                ("tcp", TLS_PORT)],
                                  "FreeSWITCH")
                 self.prepare()
                 # Each start logs into a fresh file: what this configuration said, nothing older.
@@ -138,12 +148,24 @@ class FreeswitchLab:
         return self.status()
 
     def prepare(self) -> None:
-        """The directories FreeSWITCH writes into (config comes from `homepbx apply`), and name
-        lookups kept on this machine."""
+        """The directories FreeSWITCH writes into (config comes from `homepbx apply`), name
+        lookups kept on this machine, and the lab's TLS certificate."""
         self.chroot.isolate_names(self.address)
         for inner in (CONF_DIR, LOG_DIR, f"{LOG_DIR}/json_cdr", DB_DIR, RUN_DIR, STORAGE_DIR, CACHE_DIR,
                       RECORDINGS_DIR, TLS_DIR):
             self.chroot.host(inner).mkdir(parents=True, exist_ok=True)
+        self._ensure_certificate()
+
+    def _ensure_certificate(self) -> None:
+        """A self-signed certificate for the lab address, made once per lab root (agents use TLS)."""
+        if self.chroot.host(self.tls_cert_file).is_file() and self.chroot.host(self.tls_key_file).is_file():
+            return
+        self.chroot.run([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+            "-subj", f"/CN={self.address}", "-addext", f"subjectAltName=IP:{self.address}",
+            "-keyout", self.tls_key_file, "-out", self.tls_cert_file,
+        ])
+        self.chroot.host(self.tls_key_file).chmod(0o600)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until FreeSWITCH answers `status` over ESL as ready."""

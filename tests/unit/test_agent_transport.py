@@ -168,9 +168,9 @@ def test_tls_agents_render_srtp_and_clear_ones_do_not(cli: Cli, tmp_path: Path) 
     assert "method = tlsv1_3" in transport and "cipher = ECDHE+AESGCM:ECDHE+CHACHA20" in transport
 
 
-def test_a_freeswitch_site_refuses_tls_agents_rather_than_render_them_in_clear(tmp_path: Path, sqlite_url: str) -> None:
+def test_a_freeswitch_site_with_a_certificate_renders_tls_agents(tmp_path: Path, sqlite_url: str) -> None:
     cli = Cli(tmp_path / "homepbx.toml")
-    cert, key = tls_pair()  # a certificate alone does not make FreeSWITCH render TLS
+    cert, key = tls_pair()
     assert cli("init", "--backend", "freeswitch", "--database-url", sqlite_url,
                "--tls-cert", str(cert), "--tls-key", str(key)).exit_code == 0
     conf = tmp_path / "freeswitch"
@@ -178,8 +178,17 @@ def test_a_freeswitch_site_refuses_tls_agents_rather_than_render_them_in_clear(t
     cli.config_path.write_text(cli.config_path.read_text().replace('config_dir = "/etc/freeswitch"',
                                                                    f'config_dir = "{conf}"'))
     shown = json.loads(cli("agent", "add", "5601", "--name", "Ann", "--json").stdout)
-    assert shown["transport"] == "udp"  # FreeSWITCH sites start in clear text, and say so
-    assert cli("agent", "add", "5602", "--name", "Bob", "--transport", "tls").exit_code == 0
-    res = cli("apply", "--no-reload")
-    unchanged(cli, conf, res)
-    assert "FreeSWITCH sites do not render TLS and SRTP for agents yet, and 5602 uses TLS" in res.stderr
+    assert (shown["transport"], shown["port"], shown["media_encryption"]) == ("tls", 5061, "srtp (sdes), mandatory")
+    assert cli("agent", "add", "5602", "--name", "Desk", "--transport", "udp").exit_code == 0
+    res = cli("apply", "--no-reload", "--diff")
+    assert res.exit_code == 0, res.stderr
+    assert "+" + cert.read_text().splitlines()[1] in res.stdout.splitlines()  # the certificate is public...
+    assert "+********" in res.stdout.splitlines()
+    assert key.read_text().splitlines()[1] not in res.stdout  # ...the key is masked
+    sofia = (conf / "autoload_configs" / "sofia.conf.xml").read_text()
+    assert '<param name="tls" value="true"/>' in sofia and f'value="{conf}/tls"' in sofia
+    directory = (conf / "directory" / "homepbx.xml").read_text()
+    assert directory.count("rtp_secure_media") == 2  # 5601 both ways, 5602 not at all
+    agent_pem = conf / "tls" / "agent.pem"
+    assert agent_pem.read_text().endswith(key.read_text() + cert.read_text())
+    assert agent_pem.stat().st_mode & 0o777 == 0o640 and (conf / "tls" / "cafile.pem").stat().st_mode & 0o777 == 0o644

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .cli_helpers import Cli, assert_plain_error
-from .cli_helpers import make_cli
+from .cli_helpers import make_cli, tls_pair
 
 
 def tree_digest(directory: Path) -> dict[str, str]:
@@ -136,7 +136,9 @@ def test_a_freeswitch_site_renders_its_xml_tree_and_says_plainly_when_freeswitch
         tmp_path: Path, sqlite_url: str) -> None:
     cfg = tmp_path / "homepbx.toml"
     cli = Cli(cfg)
-    res = cli("init", "--backend", "freeswitch", "--database-url", sqlite_url, "--sip-domain", "pbx.example.com")
+    cert, key = tls_pair()  # agents use TLS + SRTP by default on FreeSWITCH too
+    res = cli("init", "--backend", "freeswitch", "--database-url", sqlite_url, "--sip-domain", "pbx.example.com",
+              "--tls-cert", str(cert), "--tls-key", str(key))
     assert res.exit_code == 0, res.stderr
     conf = tmp_path / "freeswitch"
     conf.mkdir()
@@ -153,3 +155,4 @@ def test_a_freeswitch_site_renders_its_xml_tree_and_says_plainly_when_freeswitch
     directory = conf / "directory" / "homepbx.xml"
     assert "Ann &amp; Bob" in directory.read_text()
     assert directory.stat().st_mode & 0o777 == 0o640
+    assert (conf / "tls" / "agent.pem").stat().st_mode & 0o777 == 0o640  # the TLS private key

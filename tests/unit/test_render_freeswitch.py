@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from homepbx.freeswitch.config_target import (
     reload_commands,
 )
 from homepbx.freeswitch.render import HEADER, MANAGED_MARKER, render_site
+from homepbx.freeswitch.render.options import TLS_CHAIN, TLS_KEY_AND_CERT
 from homepbx.models import (
     Agent,
     Queue,
@@ -30,10 +32,15 @@ from homepbx.models import (
     Team,
 )
 
+from .cli_helpers import tls_pair
+
 GOLDEN = Path(__file__).parent / "golden" / "freeswitch"
+# A fresh pair per test process: the golden files hold only the XML, which names the folder
+# sofia reads the TLS files from, not their content.
+CERT, KEY = tls_pair()
 SETTINGS = Settings(
     backend="freeswitch",
-    sip=SipSettings(bind_address="127.0.0.3", domain="homepbx"),
+    sip=SipSettings(bind_address="127.0.0.3", domain="homepbx", tls_cert_file=str(CERT), tls_key_file=str(KEY)),
     esl=EslSettings(password="golden-esl-0123"),
 )
 
@@ -60,12 +67,12 @@ def small_site(url: str, reverse: bool = False) -> None:
         sales, support = Team(name="sales"), Team(name="support")
         s.add_all([sales, support])
         s.flush()
-        # Clear text: FreeSWITCH sites render no TLS profile yet (and refuse TLS agents).
+        # 1002 on TLS + SRTP (the default), the others opted into clear text: both renderings appear.
         people = [
             Agent(extension="1001", display_name="Tom & Jerry's", team_id=sales.id, md5_cred=md5("1001"), realm="homepbx",
                   transport="udp"),
             Agent(extension="1002", display_name="Bruno Élan", team_id=sales.id, md5_cred=md5("1002"), realm="homepbx",
-                  transport="udp"),
+                  transport="tls"),
             Agent(extension="1003", display_name="Chloé O'Brien", team_id=support.id, md5_cred=md5("1003"), realm="homepbx",
                   transport="udp"),
             Agent(extension="1900", display_name="Sue Visor", role=Role.supervisor, spy_modes="listen,whisper",
@@ -88,9 +95,15 @@ def small_site(url: str, reverse: bool = False) -> None:
             s.add(m)
 
 
+def xml_files(files: dict[str, str]) -> dict[str, str]:
+    """The XML files of a rendering (without sofia's PEM files)."""
+    return {name: text for name, text in files.items() if name.endswith(".xml")}
+
+
 def test_golden_files(url: str) -> None:
     small_site(url)
-    files = render(url)
+    files = xml_files(render(url))
+    assert set(render(url)) - set(files) == {TLS_KEY_AND_CERT, TLS_CHAIN}
     if os.environ.get("HOMEPBX_UPDATE_GOLDEN") == "1":
         for old in GOLDEN.rglob("*.xml"):
             old.unlink()
@@ -109,7 +122,7 @@ def test_tree_and_includes(url: str) -> None:
     root = ET.fromstring(files["freeswitch.xml"])
     included = [e.get("data") for e in root.iter("X-PRE-PROCESS") if e.get("cmd") == "include"]
     # Every other file is included exactly once, by name (no globs).
-    assert sorted(included) == sorted(n for n in files if n != "freeswitch.xml")
+    assert sorted(included) == sorted(n for n in xml_files(files) if n != "freeswitch.xml")
     modules = [e.get("module") for e in ET.fromstring(files["autoload_configs/modules.conf.xml"]).iter("load")]
     assert "mod_callcenter" in modules and "mod_sofia" in modules and len(modules) == 13
     # Nothing loaded without a configuration of ours: it would log an error at every start.
@@ -118,7 +131,7 @@ def test_tree_and_includes(url: str) -> None:
 
 def test_every_file_is_well_formed_and_marked(url: str) -> None:
     small_site(url)
-    for name, text in render(url).items():
+    for name, text in xml_files(render(url)).items():
         assert text.startswith(HEADER), name
         assert MANAGED_MARKER in text.splitlines()[0]
         assert text.endswith("\n") and "\r" not in text
@@ -147,7 +160,7 @@ def test_no_clear_password_and_a1_hashes(url: str) -> None:
     assert sorted(users) == ["1001", "1002", "1003", "1900"]
     for ext, user in users.items():
         params = {p.get("name"): p.get("value") for p in user.iter("param")}
-        assert params == {"a1-hash": md5(ext)}
+        assert params.pop("a1-hash") == md5(ext) and "password" not in params
         context = {v.get("name"): v.get("value") for v in user.iter("variable")}["user_context"]
         assert context == ("homepbx-sup-1900" if ext == "1900" else "homepbx-agents")
 
@@ -284,13 +297,16 @@ def test_file_policy_and_redact(url: str, tmp_path: Path) -> None:
     assert tmp_path / "var/log/freeswitch/json_cdr" in policy.runtime_dirs
     files = render(url)
     assert SECRET_FILES <= set(files)
+    key_body = KEY.read_text().splitlines()[1]
     for name, text in files.items():
         masked = policy.redact(name, text)
         assert "golden-esl-0123" not in masked
         assert md5("1001") not in masked
+        assert key_body not in masked
     # Files without secrets hold neither value.
     for name in set(files) - SECRET_FILES:
         assert "golden-esl-0123" not in files[name] and md5("1001") not in files[name], name
+        assert key_body not in files[name], name
     assert redact("x", '<param name="password" value="s3cret"/>') == '<param name="password" value="********"/>'
 
 
@@ -321,3 +337,77 @@ def test_reload_commands(url: str) -> None:
     fresh = reload_commands([name], {name: None}, {name: before})
     assert "callcenter_config agent reload 1001@homepbx" in fresh
     assert "callcenter_config tier reload support@homepbx 1003@homepbx" in fresh
+
+
+def _params(text: str) -> dict[str, str]:
+    return {p.get("name", ""): p.get("value", "") for p in ET.fromstring(text).iter("param")}
+
+
+def _user(directory: str, ext: str) -> ET.Element:
+    found = [u for u in ET.fromstring(directory).iter("user") if u.get("id") == ext]
+    assert len(found) == 1, ext
+    return found[0]
+
+
+def test_a_certificate_makes_sofia_listen_for_tls(url: str) -> None:
+    sofia = _params(render(url)["autoload_configs/sofia.conf.xml"])
+    assert sofia["tls"] == "true" and sofia["tls-bind-params"] == "transport=tls"
+    assert sofia["tls-sip-port"] == "5061" and sofia["tls-cert-dir"] == "/etc/freeswitch/tls"
+    # sip.tls_method tlsv1_2 (the default): sofia-sip has no switch for TLS 1.3, only for the older ones.
+    assert sofia["tls-version"] == "tlsv1.2" and "tls-ciphers" not in sofia
+    assert sofia["tls-verify-policy"] == "none"
+    strict = replace(SETTINGS, sip=replace(SETTINGS.sip, tls_method="tlsv1_3", tls_ciphers="ECDHE+AESGCM", tls_port=5071))
+    sofia = _params(render(url, strict)["autoload_configs/sofia.conf.xml"])
+    assert (sofia["tls-version"], sofia["tls-ciphers"], sofia["tls-sip-port"]) == ("tlsv1.3", "ECDHE+AESGCM", "5071")
+
+
+def test_sofia_reads_the_key_and_certificate_homepbx_writes_beside_the_xml(url: str) -> None:
+    files = render(url)
+    cert, key = CERT.read_text(), KEY.read_text()
+    agent, chain = files[TLS_KEY_AND_CERT], files[TLS_CHAIN]
+    assert MANAGED_MARKER in agent.splitlines()[0] and MANAGED_MARKER in chain.splitlines()[0]
+    assert agent.endswith(key + cert) and chain.endswith(cert) and key not in chain
+    assert TLS_KEY_AND_CERT in SECRET_FILES and TLS_CHAIN not in SECRET_FILES
+    masked = redact(TLS_KEY_AND_CERT, agent)
+    assert key.splitlines()[0] + "\n********\n" + key.splitlines()[-1] in masked and cert in masked
+    # What sofia-sip does with agent.pem: load the certificate and the key from the same file.
+    import ssl
+
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as out:
+        out.write(agent)
+        out.flush()
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(out.name)
+
+
+def test_tls_agents_get_mandatory_srtp_both_ways_and_clear_ones_none(url: str) -> None:
+    small_site(url)
+    directory = render(url)["directory/homepbx.xml"]
+    tls = _user(directory, "1002")
+    params = {p.get("name"): p.get("value") for p in tls.iter("param")}
+    variables = {v.get("name"): v.get("value") for v in tls.iter("variable")}
+    # Calls to the account (user/1002@homepbx: bridge, callcenter, spy) and calls from it.
+    assert params["dial-var-rtp_secure_media_outbound"] == "mandatory:AES_CM_128_HMAC_SHA1_80"
+    assert variables["rtp_secure_media_inbound"] == "mandatory:AES_CM_128_HMAC_SHA1_80"
+    for ext in ("1001", "1003", "1900"):
+        clear = _user(directory, ext)
+        names = {e.get("name") for e in clear.iter() if e.get("name")}
+        assert not {n for n in names if "secure_media" in n}, ext
+
+
+def test_tls_agents_without_a_certificate_are_refused_not_rendered_in_clear(url: str) -> None:
+    small_site(url)
+    clear = replace(SETTINGS, sip=replace(SETTINGS.sip, tls_cert_file="", tls_key_file=""))
+    with pytest.raises(InvalidInput) as err:
+        render(url, clear)
+    assert err.value.field == "sip.tls_cert_file" and "1002" in str(err.value)
+    with db.session_scope(url) as s:
+        s.query(Agent).filter_by(extension="1002").one().transport = "udp"
+    files = render(url, clear)
+    assert _params(files["autoload_configs/sofia.conf.xml"])["tls"] == "false"
+    assert TLS_KEY_AND_CERT not in files and "secure_media" not in files["directory/homepbx.xml"]
+
+
+def test_the_tls_port_must_differ_from_the_udp_port(url: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        render(url, replace(SETTINGS, sip=replace(SETTINGS.sip, tls_port=5060)))
+    assert err.value.field == "sip.tls_port"

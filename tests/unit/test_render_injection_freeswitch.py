@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from homepbx import names
-from homepbx.config import EslSettings, Settings
+from homepbx.config import EslSettings, Settings, SipSettings
 from homepbx.errors import InvalidInput
 from homepbx.freeswitch.render import render_files
 from homepbx.freeswitch.render.environment import finalize
@@ -32,7 +32,10 @@ from homepbx.site import (
     TeamView,
 )
 
-OPTIONS = options_from(Settings(esl=EslSettings(password="property-secret")))
+# A certificate: agents may be on TLS (SRTP variables in the directory) or in clear text.
+OPTIONS = options_from(Settings(esl=EslSettings(password="property-secret"),
+                                sip=SipSettings(tls_cert_file="/etc/pbx.crt", tls_key_file="/etc/pbx.key",
+                                                tls_ciphers="ECDHE+AESGCM:!aNULL")))
 
 
 def md5(ext: str) -> str:
@@ -68,7 +71,8 @@ def sites(draw) -> Site:  # type: ignore[no-untyped-def]
     all_exts = draw(st.lists(exts, min_size=2, max_size=8, unique=True))
     queue_exts, agent_exts = all_exts[:1], sorted(all_exts[1:])
     agents = tuple(
-        AgentView(ext, draw(display_names), md5(ext), OPTIONS.domain, i == 0, draw(st.sampled_from(team_names)))
+        AgentView(ext, draw(display_names), md5(ext), OPTIONS.domain, i == 0, draw(st.sampled_from(team_names)),
+                  draw(st.sampled_from(["tls", "udp", "tcp"])))
         for i, ext in enumerate(agent_exts)
     )
     teams = tuple(
@@ -104,7 +108,8 @@ def _preprocessed(text: str) -> list[str]:
 def test_names_cannot_change_the_structure(site: Site) -> None:
     files = render_files(site, OPTIONS)
     plain = Site(
-        agents=tuple(AgentView(a.extension, "X", a.md5_cred, a.realm, a.is_supervisor, a.team) for a in site.agents),
+        agents=tuple(AgentView(a.extension, "X", a.md5_cred, a.realm, a.is_supervisor, a.team, a.transport)
+                     for a in site.agents),
         teams=site.teams, supervisors=site.supervisors, queues=site.queues,
     )
     reference = render_files(plain, OPTIONS)

@@ -3,7 +3,8 @@
 The same site model as Asterisk (`homepbx.site.load_site`: frozen, sorted values), so the
 output is a pure function of the provisioning rows and the settings: same input, same bytes.
 The result maps paths relative to FreeSWITCH's conf dir (its `-conf`) to XML text; every file
-starts with HEADER, an XML comment carrying the MANAGED_MARKER `homepbx.apply` looks for.
+starts with HEADER, an XML comment carrying the MANAGED_MARKER `homepbx.apply` looks for. With a
+certificate set, sofia's TLS files join them (render/tls.py: PEM, their header a `#` line).
 
 freeswitch.xml includes the others by explicit name (no globs), so a file left in the conf dir
 by a package or by hand is never loaded, and each concern stays in its own file: `apply` can
@@ -24,6 +25,7 @@ from ...features import CODES
 from ...site import SPY_MODES, Site, load_site
 from .environment import config_templates, environment
 from .options import Options, options_from
+from .tls import tls_files
 
 HEADER = f"<!-- {MANAGED_MARKER}: changes are overwritten by `homepbx apply`. -->\n"
 
@@ -119,6 +121,11 @@ def _check_realms(site: Site, options: Options) -> None:
 def render_files(site: Site, options: Options) -> dict[str, str]:
     """Render every managed file from an already-loaded site model, in path order."""
     _check_realms(site, options)
+    encrypted = [a.extension for a in site.agents if a.srtp]
+    if encrypted and not options.tls:
+        # Without a TLS listener their phones could not register: never render them in clear.
+        raise InvalidInput(f"Agent {encrypted[0]} uses TLS, but sip.tls_cert_file and sip.tls_key_file are not set.",
+                           field="sip.tls_cert_file")
     unknown = sorted({q.strategy for q in site.queues} - set(STRATEGIES))
     if unknown:
         raise InvalidInput(f"The queue strategy {unknown[0]!r} has no FreeSWITCH counterpart.", field="strategy")
@@ -146,18 +153,14 @@ def render_files(site: Site, options: Options) -> dict[str, str]:
 
 
 def render_site(session: Session, settings: Settings) -> dict[str, str]:
-    """Map each managed file (path relative to FreeSWITCH's conf dir) to its text."""
+    """Map each managed file (path relative to FreeSWITCH's conf dir) to its text.
+
+    With a certificate set, also sofia's TLS files, read from sip.tls_cert_file and
+    sip.tls_key_file (homepbx.sip_tls checked them before: TLS agents need them).
+    """
     options = options_from(settings)
     site = load_site(session)
-    encrypted = [a.extension for a in site.agents if a.srtp]
-    if encrypted:
-        # Rendering them in clear text would be a silent downgrade: say so instead.
-        shown = ", ".join(encrypted[:5]) + (f" and {len(encrypted) - 5} more" if len(encrypted) > 5 else "")
-        raise InvalidInput(
-            f"FreeSWITCH sites do not render TLS and SRTP for agents yet, and {shown} "
-            f"{'uses' if len(encrypted) == 1 else 'use'} TLS: set sip.agent_transport = \"udp\" and move "
-            "them with `homepbx agent update EXT --transport udp`.", field="transport")
-    return render_files(site, options)
+    return render_files(site, options) | tls_files(settings, options)
 
 
 __all__ = [

@@ -46,6 +46,28 @@ class Options:
     esl_host: str
     esl_port: int
     esl_password: str
+    # TLS for agents' softphones: on when a certificate is set (sip.tls_cert_file).
+    tls: bool = False
+    tls_port: int = 5061
+    # sofia's tls-version list for sip.tls_method (see TLS_VERSIONS).
+    tls_version: str = ""
+    tls_ciphers: str = ""
+    # Where `homepbx apply` writes agent.pem and cafile.pem (TLS_KEY_AND_CERT, TLS_CHAIN), as FreeSWITCH sees it.
+    tls_cert_dir: str = ""
+    # The SRTP suite agents on TLS must use, both ways (rtp_secure_media_*=mandatory:<this>).
+    srtp_suite: str = "AES_CM_128_HMAC_SHA1_80"
+
+
+# sip.tls_method -> sofia's tls-version. sofia-sip 1.13 can switch TLS 1.0-1.2 off but has no
+# switch for 1.3: "tlsv1_2" therefore accepts TLS 1.2 and 1.3 (a phone that speaks 1.3 gets it),
+# where Asterisk's method speaks exactly 1.2. "tlsv1_3" is 1.3 only on both.
+TLS_VERSIONS = {"tlsv1_2": "tlsv1.2", "tlsv1_3": "tlsv1.3"}
+# Beside the XML, in FreeSWITCH's conf dir: sofia's tls-cert-dir. sofia-sip reads the key and
+# certificate from agent.pem and trusts cafile.pem; if either is missing, FreeSWITCH silently
+# generates a self-signed tls.pem there and uses it, so `apply` always writes both.
+TLS_SUBDIR = "tls"
+TLS_KEY_AND_CERT = f"{TLS_SUBDIR}/agent.pem"
+TLS_CHAIN = f"{TLS_SUBDIR}/cafile.pem"
 
 
 def _sip_ip(settings: Settings) -> tuple[str, int]:
@@ -62,7 +84,10 @@ def options_from(settings: Settings) -> Options:
     # One sofia profile listens on UDP and TCP on the same port.
     if sip.port(settings.sip.tcp_port, "sip.tcp_port") != udp_port:
         raise sip.fail("sip.tcp_port", settings.sip.tcp_port, f"equal to sip.udp_port ({udp_port}) on FreeSWITCH")
-    sip.tls_files(settings)  # checked; TLS is not rendered for FreeSWITCH yet
+    cert, _ = sip.tls_files(settings)
+    tls_port = sip.port(settings.sip.tls_port, "sip.tls_port")
+    if cert and tls_port == udp_port:
+        raise sip.fail("sip.tls_port", tls_port, f"another port than sip.udp_port ({udp_port})")
     esl_host = sip.ip(esl.host, "esl.host")
     if not ipaddress.ip_address(esl_host).is_loopback:
         # The event socket runs any API command (originate, system...): never off the host.
@@ -95,4 +120,9 @@ def options_from(settings: Settings) -> Options:
         esl_host=esl_host,
         esl_port=sip.port(esl.port, "esl.port"),
         esl_password=esl.password,
+        tls=bool(cert),
+        tls_port=tls_port,
+        tls_version=TLS_VERSIONS[sip.tls_method(settings)],
+        tls_ciphers=sip.tls_ciphers(settings),
+        tls_cert_dir=f"{sip.path(fs.config_dir, 'freeswitch.config_dir').rstrip('/')}/{TLS_SUBDIR}" if cert else "",
     )
