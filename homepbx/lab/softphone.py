@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import OperationalError
 from .chroot import CHROOT_ENV, Chroot
+from .netns import call_in, in_ns
 
 # Inside the chroot: one directory per softphone holds its config and what it heard.
 PHONES_DIR = "/var/lib/homepbx-lab/phones"
@@ -52,6 +53,21 @@ class PhoneConfig:
     srtp: bool = False  # offer SDES-SRTP (mandatory when set)
     ca_file: str = ""  # as seen inside the chroot: verify the PBX's TLS certificate with it
     extra_account_params: dict[str, str] = field(default_factory=dict)
+    # A phone behind NAT (homepbx.lab.netns): baresip runs in this network namespace, binds
+    # `bind_address` there for SIP and media, and listens for control on `ctrl_address`.
+    netns: str = ""
+    bind_address: str = ""  # empty: `address`
+    ctrl_address: str = ""  # empty: the bind address
+
+    @property
+    def local_address(self) -> str:
+        """The address the softphone binds for SIP and media."""
+        return self.bind_address or self.address
+
+    @property
+    def control_address(self) -> str:
+        """The address of baresip's control socket (ctrl_tcp)."""
+        return self.ctrl_address or self.local_address
 
 
 class Softphone:
@@ -97,14 +113,18 @@ class Softphone:
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
-        self.sip_listen_port = _free_port_pair(self.config.address)
-        self.ctrl_port = _free_tcp_port(self.config.address)
+        c = self.config
+        # The ports must be free where baresip runs: in its namespace, if it has one.
+        where = (lambda probe: call_in(c.netns, probe)) if c.netns else (lambda probe: probe())
+        self.sip_listen_port = where(lambda: _free_port_pair(c.local_address))
+        self.ctrl_port = where(lambda: _free_tcp_port(c.control_address))
         (self.dir / "config").write_text(self._config_text(), encoding="utf-8")
         # No account at startup: baresip would register before we listen to its events.
         (self.dir / "accounts").write_text("", encoding="utf-8")
         with open(self.log_path, "ab") as log:
+            argv = self.chroot.command(["baresip", "-f", self.inner_dir])
             self.process = subprocess.Popen(
-                self.chroot.command(["baresip", "-f", self.inner_dir]),
+                in_ns(c.netns, argv) if c.netns else argv,
                 env=CHROOT_ENV, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -228,9 +248,9 @@ class Softphone:
         lines = {
             "poll_method": "epoll",
             # media on loopback too, not on the host's first interface
-            "net_interface": c.address,
+            "net_interface": c.local_address,
             # baresip listens on UDP+TCP at this port, TLS at port+1
-            "sip_listen": f"{c.address}:{self.sip_listen_port}",
+            "sip_listen": f"{c.local_address}:{self.sip_listen_port}",
             "sip_verify_server": "yes" if c.ca_file else "no",
             "call_local_timeout": "120",
             "call_max_calls": "4",
@@ -252,7 +272,7 @@ class Softphone:
             "audio_path": f"{self.inner_dir}/no-sounds",
             "statmode_default": "off",  # else menu writes a status line to the log many times a second
             "module_path": "/usr/lib/baresip/modules",
-            "ctrl_tcp_listen": f"{c.address}:{self.ctrl_port}",
+            "ctrl_tcp_listen": f"{c.control_address}:{self.ctrl_port}",
         }
         if c.ca_file:
             lines["sip_cafile"] = c.ca_file
@@ -285,7 +305,7 @@ class Softphone:
             if self.process is not None and self.process.poll() is not None:
                 raise OperationalError(f"baresip for {self.config.name} exited: {self._last_log_line()}")
             try:
-                self._sock = socket.create_connection((self.config.address, self.ctrl_port), timeout=1.0)
+                self._sock = socket.create_connection((self.config.control_address, self.ctrl_port), timeout=1.0)
                 break
             except OSError:
                 if time.monotonic() >= deadline:

@@ -5,6 +5,8 @@ nothing on first use (about a minute); HOMEPBX_TEST_LAB_ADDRESS (default 127.0.0
 loopback address the PBX and softphones bind, so two test runs can use 127.0.0.1 and 127.0.0.2.
 HOMEPBX_TEST_FS_LAB_ROOT (default /var/lib/homepbx/freeswitch-lab) names the FreeSWITCH build
 the FreeSWITCH tests run on; without one they are skipped with one line saying how to make it.
+HOMEPBX_TEST_NAT_LAB_ROOT (default: the lab root + "-nat") holds the NAT tests' second Asterisk
+(a copy of the lab's chroot), which listens on the host's end of the home router's WAN.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from homepbx.config import LabSettings, Settings
 from homepbx.asterisk.lab.pbx import LabPBX
 from homepbx.freeswitch.lab import SIP_PORT as FS_SIP_PORT
 from homepbx.freeswitch.lab import FreeswitchLab, how_to_build
+from homepbx.errors import OperationalError
 from homepbx.lab.chroot import Chroot
+from homepbx.lab.netns import HomeNat
 from homepbx.lab.softphone import PhoneConfig, Softphone
 from homepbx.lab.tones import ToneWindow, detect_tones
 
@@ -32,6 +36,7 @@ LAB_ROOT = os.environ.get("HOMEPBX_TEST_LAB_ROOT", "/var/lib/homepbx/lab-test")
 LAB_ADDRESS = os.environ.get("HOMEPBX_TEST_LAB_ADDRESS", "127.0.0.1")
 # The FreeSWITCH build (never built by the tests: see homepbx.freeswitch.lab).
 FS_LAB_ROOT = os.environ.get("HOMEPBX_TEST_FS_LAB_ROOT", "/var/lib/homepbx/freeswitch-lab")
+NAT_LAB_ROOT = os.environ.get("HOMEPBX_TEST_NAT_LAB_ROOT", LAB_ROOT.rstrip("/") + "-nat")
 
 # One tone per role, as the design fixes them.
 CALLER_HZ = 440
@@ -207,3 +212,62 @@ def pg_site(lab: LabPBX, tmp_path_factory: pytest.TempPathFactory) -> Iterator["
 
     with fresh_pg_database("homepbx_lab") as url:
         yield LabSite(lab, tmp_path_factory.mktemp("lab-pg-site"), database_url=url)
+
+
+# -- the NAT lab: an agent behind a home router (test_nat_lab.py, test_quality_netem_lab.py) --------
+
+@pytest.fixture(scope="session")
+def home_nat() -> Iterator[HomeNat]:
+    """A home LAN (192.168.77.0/24) behind a masquerading router, in network namespaces
+    (homepbx.lab.netns); removed at the end, pass or fail."""
+    nat = HomeNat()
+    try:
+        nat.up()
+    except OperationalError as exc:
+        pytest.fail(f"The NAT lab tests cannot run: {exc}", pytrace=False)
+    try:
+        yield nat
+    finally:
+        nat.down()
+
+
+@pytest.fixture(scope="session")
+def nat_lab(home_nat: HomeNat) -> Iterator[LabPBX]:
+    """A second lab Asterisk, on the host's WAN address (198.51.100.1), for the NAT tests.
+
+    Its chroot is a copy of the session lab's when that one is built (seconds), else built.
+    The session lab binds only its loopback address, so both run side by side.
+    """
+    pbx = LabPBX(Settings(lab=LabSettings(root=NAT_LAB_ROOT, address=home_nat.host_address)))
+    if not pbx.is_built():
+        source = LabPBX(Settings(lab=LabSettings(root=LAB_ROOT, address=LAB_ADDRESS)))
+        if source.is_built():
+            pbx.copy_built(source)
+    # An Asterisk left by a crashed run lost its address with the namespaces: start afresh.
+    pbx.down()
+    try:
+        pbx.up(wait=True, timeout=180)
+        yield pbx
+    finally:
+        pbx.down()
+
+
+@pytest.fixture(scope="session")
+def nat_site(nat_lab: LabPBX, tmp_path_factory: pytest.TempPathFactory) -> "LabSite":
+    """A homepbx site (database + settings) on the NAT lab's Asterisk."""
+    from .site import LabSite
+
+    return LabSite(nat_lab, tmp_path_factory.mktemp("nat-site"))
+
+
+@pytest.fixture
+def nat_softphone(nat_lab: LabPBX) -> Iterator[Callable[..., Softphone]]:
+    """The `softphone` factory for the NAT lab; behind_nat's options put a phone in the home."""
+    yield from _phones(nat_lab.chroot, nat_lab.address)
+
+
+@pytest.fixture(scope="session")
+def behind_nat(home_nat: HomeNat) -> dict[str, str]:
+    """PhoneConfig options for a softphone in the home LAN: SIP and RTP through the router,
+    its control socket on the management veth."""
+    return {"netns": home_nat.home, "bind_address": home_nat.home_address, "ctrl_address": home_nat.mgmt_address}

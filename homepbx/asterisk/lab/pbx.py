@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from ...config import Settings
 from ...errors import OperationalError
 from ...pbx import LabStatus
 from . import files
-from ...lab.chroot import CHROOT_ENV, Chroot, require_root
+from ...lab.chroot import CHROOT_ENV, Chroot, mounts_under, require_root
 from ...lab.daemon import ChrootDaemon, check_ports_free, tail, write_atomic
 
 # Paths as Asterisk sees them inside the chroot.
@@ -22,6 +23,9 @@ from ...lab.daemon import ChrootDaemon, check_ports_free, tail, write_atomic
 TLS_DIR = "/var/lib/asterisk/homepbx-lab-tls"
 AMI_SECRET_FILE = "ami-secret"
 CONSOLE_LOG = "asterisk.out"
+# What a running lab leaves in its chroot that another lab must not inherit (LabPBX.copy_built).
+RUNTIME_STATE = ("/var/log/asterisk", "/var/lib/asterisk/astdb.sqlite3", "/var/spool/asterisk/monitor",
+                 "/var/lib/homepbx-lab/phones")
 
 
 class LabPBX:
@@ -54,6 +58,44 @@ class LabPBX:
     def ensure_built(self, rebuild: bool = False) -> float:
         """Build the chroot (Debian sid + Asterisk 22 + baresip) unless cached; seconds spent."""
         return self.chroot.ensure(rebuild=rebuild)
+
+    def copy_built(self, source: LabPBX) -> float:
+        """Give this lab a copy of `source`'s built chroot rather than building one; seconds spent.
+
+        For a second lab PBX beside the first (the NAT tests' Asterisk on another address): a
+        copy takes seconds where a build takes minutes. What is mounted in the source (its
+        /proc while its Asterisk runs) stays out (`cp --one-file-system`), and so does the
+        source's runtime state (logs and call records, registrations kept in astdb, softphone
+        folders): this lab starts with none of the other lab's calls. Nothing is done when this
+        lab is built already.
+        """
+        require_root()
+        with self.daemon.lock():
+            if self.chroot.is_built():
+                return 0.0
+            if not source.chroot.is_built():
+                raise OperationalError(f"The lab in {source.root} is not built: there is nothing to copy.")
+            started = time.monotonic()
+            partial = self.root / "chroot.copy"
+            for path in (partial, self.chroot.path):
+                if path.exists():
+                    if mounts_under(path):
+                        raise OperationalError(f"Something is still mounted under {path}: unmount it first.")
+                    shutil.rmtree(path)
+            result = subprocess.run(["cp", "-a", "--one-file-system", str(source.chroot.path), str(partial)],
+                                    capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise OperationalError(f"Could not copy the lab chroot of {source.root}: {result.stderr.strip()}.")
+            for inner in RUNTIME_STATE:
+                target = partial / inner.lstrip("/")
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+            partial.rename(self.chroot.path)
+            self.chroot.marker.write_text(f"copied from {source.root}\n", encoding="utf-8")
+            return time.monotonic() - started
 
     def up(self, wait: bool = True, timeout: float = 60.0, rebuild: bool = False) -> LabStatus:
         """Build the chroot if needed and start Asterisk unless it already runs (idempotent).
