@@ -39,9 +39,9 @@ QR_FILE = "qr.png"
 SHEET_FILE = "softphone.txt"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-# Linphone re-registers at this interval; short enough that a home router's NAT binding is
-# refreshed by the REGISTER itself even when the PBX's qualify is slow.
-REG_EXPIRES = 600
+# Linphone re-registers at this interval: the PBX grants at most 120 s (a lost NAT mapping
+# lasts until the next REGISTER), so ask for what it grants.
+REG_EXPIRES = 120
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
