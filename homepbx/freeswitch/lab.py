@@ -154,18 +154,7 @@ class FreeswitchLab:
         for inner in (CONF_DIR, LOG_DIR, f"{LOG_DIR}/json_cdr", DB_DIR, RUN_DIR, STORAGE_DIR, CACHE_DIR,
                       RECORDINGS_DIR, TLS_DIR):
             self.chroot.host(inner).mkdir(parents=True, exist_ok=True)
-        self._ensure_certificate()
-
-    def _ensure_certificate(self) -> None:
-        """A self-signed certificate for the lab address, made once per lab root (agents use TLS)."""
-        if self.chroot.host(self.tls_cert_file).is_file() and self.chroot.host(self.tls_key_file).is_file():
-            return
-        self.chroot.run([
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-            "-subj", f"/CN={self.address}", "-addext", f"subjectAltName=IP:{self.address}",
-            "-keyout", self.tls_key_file, "-out", self.tls_cert_file,
-        ])
-        self.chroot.host(self.tls_key_file).chmod(0o600)
+        self.chroot.self_signed_certificate(self.tls_cert_file, self.tls_key_file, self.address)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until FreeSWITCH answers `status` over ESL as ready."""

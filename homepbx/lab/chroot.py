@@ -129,6 +129,18 @@ class Chroot:
         _replace_file(etc / "resolv.conf", RESOLV_CONF.format(address=address))
         _replace_file(etc / "hosts", HOSTS.format(address=address, hostname=hostname))
 
+    def self_signed_certificate(self, cert: str, key: str, address: str) -> None:
+        """A self-signed certificate for `address` at `cert` (key at `key`, 0600), both as seen
+        inside the chroot, made once: the lab PBXs' TLS for agents."""
+        if self.host(cert).is_file() and self.host(key).is_file():
+            return
+        self.run([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+            "-subj", f"/CN={address}", "-addext", f"subjectAltName=IP:{address}",
+            "-keyout", key, "-out", cert,
+        ])
+        self.host(key).chmod(0o600)
+
     def command(self, argv: list[str]) -> list[str]:
         """`argv` as a command line running inside the chroot."""
         return ["chroot", str(self.path), *argv]

@@ -166,6 +166,16 @@ def fs_softphone(fs_lab: FreeswitchLab) -> Iterator[Callable[..., Softphone]]:
     yield from _phones(fs_lab.chroot, fs_lab.address, sip_port=FS_SIP_PORT)
 
 
+def assert_call_refused(caller: Softphone, callee: Softphone, code: str) -> None:
+    """`caller`'s call (placed, now closed) was refused with SIP `code`: never answered, and
+    `callee` never rang."""
+    seen = [e.get("type") for e in caller.events]
+    assert "CALL_ESTABLISHED" not in seen, seen
+    assert not [e for e in callee.events if e.get("type") == "CALL_INCOMING"]
+    closed = next(e for e in caller.events if e.get("type") == "CALL_CLOSED")
+    assert code in str(closed.get("param", "")), closed
+
+
 @dataclass
 class ToneHelper:
     """Which party tones a softphone heard, skipping the first window (call set-up)."""

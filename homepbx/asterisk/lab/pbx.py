@@ -264,15 +264,6 @@ class LabPBX:
         silence = self.chroot.host(files.MOH_DIR) / "silence.wav"
         if not silence.exists():
             silence.write_bytes(files.silence_wav())
-        self._ensure_certificate()
+        self.chroot.self_signed_certificate(self.tls_cert_file, self.tls_key_file, self.address)
         self.ami_secret()
 
-    def _ensure_certificate(self) -> None:
-        if self.chroot.host(self.tls_cert_file).is_file() and self.chroot.host(self.tls_key_file).is_file():
-            return
-        self.chroot.run([
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-            "-subj", f"/CN={self.address}", "-addext", f"subjectAltName=IP:{self.address}",
-            "-keyout", self.tls_key_file, "-out", self.tls_cert_file,
-        ])
-        self.chroot.host(self.tls_key_file).chmod(0o600)
