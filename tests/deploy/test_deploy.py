@@ -185,7 +185,8 @@ def test_services_running_inside(deployed: Deployment) -> None:
 
 
 class _Phone:
-    """A baresip softphone in the lab chroot, on the host's side of the veth, registered over TLS."""
+    """A baresip softphone in the lab chroot, on the host's side of the veth, registered over TLS
+    with mandatory SRTP, as `agent add` tells an agent by default."""
 
     def __init__(self, name: str, username: str, password: str, tone: int) -> None:
         from homepbx.lab.chroot import Chroot
@@ -200,7 +201,7 @@ class _Phone:
         chroot.ensure()
         self.phone = _Remote(chroot, PhoneConfig(name=name, username=username, password=password,
                                                  address=tgt.HOST_ADDRESS, tone_hz=tone, transport="tls",
-                                                 sip_port=TLS_PORT))
+                                                 sip_port=TLS_PORT, srtp=True))
 
 
 def test_tls_softphones_register_call_and_the_call_is_recorded(deployed: Deployment) -> None:
