@@ -177,3 +177,28 @@ def test_a_tls_agent_whose_phone_offers_no_srtp_is_not_called_in_clear(
     caller.wait_event("CALL_CLOSED", 20)
     assert "CALL_ESTABLISHED" not in [e.get("type") for e in caller.events]
     assert "CALL_ESTABLISHED" not in [e.get("type") for e in plain.events]
+
+
+def test_a_tls_agents_phone_set_to_udp_cannot_call_in_clear_text(
+        encrypted: LabSite, fs_softphone: Callable[..., Softphone], fs_lab: FreeswitchLab) -> None:
+    """FreeSWITCH finds the user by name on any transport, so the misconfigured phone registers;
+    its call, whose SDP carried the SRTP keys in clear, is refused by the dialplan and logged."""
+    b = encrypted.start_phone(fs_softphone, TLS_B, AGENT_HZ)
+    log = fs_lab.chroot.host("/var/log/freeswitch/freeswitch.log")
+    start = log.stat().st_size if log.exists() else 0
+    udp = encrypted.start_phone(fs_softphone, TLS_A, CALLER_HZ, transport="udp",
+                                sip_port=encrypted.settings.sip.udp_port, srtp=True)
+    udp.dial(TLS_B)
+    udp.wait_event("CALL_CLOSED", 15)
+    assert "CALL_ESTABLISHED" not in [e.get("type") for e in udp.events]
+    assert not [e for e in b.events if e.get("type") == "CALL_INCOMING"]
+    expected = f"homepbx refused: agent {TLS_A} called {TLS_B} over clear text"
+    deadline = time.monotonic() + 5
+    while True:
+        with log.open("rb") as f:
+            f.seek(start)
+            new = f.read().decode(errors="replace")
+        if expected in new or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert expected in new, new[-3000:]
