@@ -39,8 +39,8 @@ QR_FILE = "qr.png"
 SHEET_FILE = "softphone.txt"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-# Linphone re-registers at this interval: the PBX grants at most 120 s (a lost NAT mapping
-# lasts until the next REGISTER), so ask for what it grants.
+# Linphone re-registers at this interval: after a home router loses its NAT mapping the agent
+# is reachable again only at its next REGISTER (tests/lab/test_nat_lab.py).
 REG_EXPIRES = 120
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
