@@ -84,7 +84,6 @@ def test_a_softphone_offering_no_srtp_is_refused_not_downgraded(
     assert_call_refused(plain, b, "488")
 
 
-
 def test_a_tls_agents_phone_set_to_udp_cannot_call_in_clear_text(
         encrypted: LabSite, softphone: Callable[..., Softphone]) -> None:
     """Asterisk matches the endpoint by user name on any transport, so the misconfigured phone
