@@ -14,8 +14,7 @@ from sqlalchemy import create_engine, text
 
 from homepbx import db
 
-# The PostgreSQL server the tests use (trust auth); a fresh database is made per test.
-PG_ADMIN_URL = os.environ.get("HOMEPBX_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from .pg_server import admin_url
 
 
 @pytest.fixture
@@ -34,10 +33,11 @@ def pg_url() -> Iterator[str]:
 def fresh_pg_database(prefix: str) -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database, dropped (connections and all) at exit."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin_of = admin_url()
+    admin = create_engine(admin_of, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = admin_of.rsplit("/", 1)[0] + f"/{name}"
     try:
         yield url
     finally:
@@ -93,7 +93,7 @@ class DatabaseCut:
 
     def _admin(self, allow: str) -> None:
         name = self.url.rsplit("/", 1)[1]
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" {allow}'))
